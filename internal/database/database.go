@@ -83,11 +83,21 @@ const scopeSQL = `SELECT set_config('role', '` + AppRole + `', true), set_config
 // returns nil.
 func (db *DB) InTenant(ctx context.Context, tenant uuid.UUID, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, scopeSQL, tenant.String()); err != nil {
-			return fmt.Errorf("scope transaction to tenant: %w", err)
+		if err := Scope(ctx, tx, tenant); err != nil {
+			return err
 		}
 		return fn(tx)
 	})
+}
+
+// Scope switches tx to the app role and tenant for the rest of the
+// transaction. Work that must touch global tables first (creating an invited
+// user, say) does so and then calls Scope.
+func Scope(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {
+	if _, err := tx.Exec(ctx, scopeSQL, tenant.String()); err != nil {
+		return fmt.Errorf("scope transaction to tenant: %w", err)
+	}
+	return nil
 }
 
 // ReadTenant runs one read-only query scoped to tenant in a single round

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"switchboard/internal/audit"
+	"switchboard/internal/auth"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+)
+
+// Deps is what the API needs.
+type Deps struct {
+	Auth    *auth.Service
+	Tenancy *tenancy.Store
+	RBAC    *rbac.Service
+	Audit   *audit.Log
+	Log     *slog.Logger
+	// Ready reports whether the server can serve (database reachable, ...).
+	Ready func(ctx context.Context) error
+	// TrustProxy takes the client address from X-Forwarded-For; only behind
+	// a proxy that sets it.
+	TrustProxy bool
+	// Registry receives the HTTP and Go runtime metrics; a new one when nil.
+	Registry *prometheus.Registry
+}
+
+// API is the REST API.
+type API struct {
+	auth    *auth.Service
+	tenancy *tenancy.Store
+	rbac    *rbac.Service
+	audit   *audit.Log
+	log     *slog.Logger
+	ready   func(ctx context.Context) error
+	reg     *prometheus.Registry
+	metrics *httpMetrics
+	// onError lets another surface (the browser UI) answer errors on its own
+	// routes; it returns true when it wrote the response.
+	onError func(c echo.Context, p Problem) bool
+	docOnce docCache
+}
+
+// NewServer returns an echo server with the common middleware, the REST API
+// and the operator endpoints registered. Other surfaces (the UI) add their
+// routes to it.
+func NewServer(d Deps) (*echo.Echo, *API) {
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, log: d.Log, ready: d.Ready, reg: d.Registry}
+	a.metrics = newHTTPMetrics(d.Registry)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.errorHandler
+	if d.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	e.Use(a.observe)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		a.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
+		return err
+	}}))
+	e.Use(middleware.BodyLimit("2M"))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",
+	}))
+	a.register(e)
+	return e, a
+}
+
+// OnError sets the hook through which another surface renders its own errors.
+func (a *API) OnError(f func(c echo.Context, p Problem) bool) { a.onError = f }
+
+func (a *API) register(e *echo.Echo) {
+	for _, r := range a.routes() {
+		h := r.handler
+		switch r.Auth {
+		case authIdentity:
+			h = a.requireIdentity(h)
+		case authTenant:
+			h = a.requireTenant(h)
+		}
+		e.Add(r.Method, r.Path, h)
+	}
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})))
+}
+
+type statusResponse struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+func (a *API) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
+}
+
+func (a *API) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if a.ready != nil {
+		if err := a.ready(ctx); err != nil {
+			a.log.WarnContext(ctx, "not ready", "err", err)
+			return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Error: "a dependency is not ready"})
+		}
+	}
+	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+}

@@ -1,0 +1,205 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"switchboard/internal/api"
+	"switchboard/internal/tenancy"
+)
+
+func TestSignupLoginMe(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	var me api.MeResponse
+	s.must(200, "GET", "/api/v1/me", tok, nil).json(t, &me)
+	if me.User == nil || me.User.Email != "ada@example.com" {
+		t.Fatalf("me.user = %+v", me.User)
+	}
+	if len(me.Memberships) != 1 || me.Memberships[0].Tenant.Slug != "acme" || me.Memberships[0].Role != tenancy.Owner {
+		t.Fatalf("memberships = %+v", me.Memberships)
+	}
+}
+
+func TestLogin_WrongPasswordIs401(t *testing.T) {
+	s := newTestServer(t)
+	s.signup("ada@example.com", "acme")
+	r := s.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "ada@example.com", "password": "wrong password"})
+	if r.Status != 401 || r.problemCode(t) != "unauthenticated" {
+		t.Fatalf("status %d body %s", r.Status, r.Body)
+	}
+	r = s.do("POST", "/api/v1/auth/login", "", map[string]string{"email": "nobody@example.com", "password": "whatever1"})
+	if r.Status != 401 {
+		t.Fatalf("unknown user: status %d", r.Status)
+	}
+}
+
+func TestSignup_DuplicateEmailAndSlugAre409AndLeaveNothing(t *testing.T) {
+	s := newTestServer(t)
+	s.signup("ada@example.com", "acme")
+	r := s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "ADA@example.com", "password": "another password", "name": "Other",
+		"tenant": map[string]string{"slug": "fresh", "name": "Fresh"}})
+	if r.Status != 409 {
+		t.Fatalf("duplicate email: status %d body %s", r.Status, r.Body)
+	}
+	// A new user asking for a taken slug: 409, and the user is not created.
+	r = s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "bob@example.com", "password": "another password", "name": "Bob",
+		"tenant": map[string]string{"slug": "acme", "name": "Acme 2"}})
+	if r.Status != 409 {
+		t.Fatalf("duplicate slug: status %d body %s", r.Status, r.Body)
+	}
+	var n int
+	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM users WHERE email = 'bob@example.com'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("half-written signup left %d users (%v)", n, err)
+	}
+	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM tenants WHERE slug = 'fresh'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("half-written signup left %d tenants (%v)", n, err)
+	}
+}
+
+func TestTeams_CRUDWithETagsAndAudit(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	base := "/api/v1/tenants/acme/teams"
+	r := s.must(201, "POST", base, tok, map[string]string{"slug": "payments", "name": "Payments"})
+	etag := r.Header.Get("ETag")
+	if etag != `"1"` {
+		t.Fatalf("ETag %q", etag)
+	}
+	var team tenancy.Team
+	s.must(200, "PATCH", base+"/payments", tok, map[string]string{"name": "Payments Core"}, "If-Match", etag).json(t, &team)
+	if team.Name != "Payments Core" || team.Version != 2 {
+		t.Fatalf("after patch: %+v", team)
+	}
+	// The old ETag is stale now.
+	if r := s.do("PATCH", base+"/payments", tok, map[string]string{"name": "Lost update"}, "If-Match", etag); r.Status != 412 || r.problemCode(t) != "precondition" {
+		t.Fatalf("stale If-Match: %d %s", r.Status, r.Body)
+	}
+	var page api.List[tenancy.Team]
+	s.must(200, "GET", base, tok, nil).json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Name != "Payments Core" {
+		t.Fatalf("list: %+v", page)
+	}
+	s.must(204, "DELETE", base+"/payments", tok, nil)
+	s.must(404, "GET", base+"/payments", tok, nil)
+
+	var log api.List[map[string]any]
+	s.must(200, "GET", "/api/v1/tenants/acme/audit", tok, nil).json(t, &log)
+	var actions []string
+	for _, e := range log.Items {
+		actions = append(actions, e["action"].(string))
+	}
+	want := "team.deleted,team.updated,team.created,tenant.created"
+	if got := strings.Join(actions, ","); got != want {
+		t.Fatalf("audit actions %s, want %s", got, want)
+	}
+	if log.Items[1]["before"] == nil || log.Items[1]["after"] == nil || log.Items[1]["actor"] != "ada@example.com" {
+		t.Fatalf("audit entry lacks before/after/actor: %v", log.Items[1])
+	}
+}
+
+func TestTeams_PaginationVisitsEveryTeamOnce(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	for i := 0; i < 7; i++ {
+		s.must(201, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "team-" + string(rune('a'+i)), "name": "T"})
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+		var page api.List[tenancy.Team]
+		s.must(200, "GET", "/api/v1/tenants/acme/teams?limit=3&cursor="+cursor, tok, nil).json(t, &page)
+		for _, tm := range page.Items {
+			if seen[tm.Slug] {
+				t.Fatalf("team %s on two pages", tm.Slug)
+			}
+			seen[tm.Slug] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) != 7 {
+		t.Fatalf("saw %d teams, want 7", len(seen))
+	}
+}
+
+func TestTokens_CreateUseRevoke(t *testing.T) {
+	s := newTestServer(t)
+	owner := s.signup("ada@example.com", "acme")
+	var created api.CreateTokenResponse
+	s.must(201, "POST", "/api/v1/tenants/acme/tokens", owner, map[string]string{"name": "ci", "role": "viewer"}).json(t, &created)
+	if !strings.HasPrefix(created.Token, "sb_") {
+		t.Fatalf("token %q", created.Token)
+	}
+	s.must(200, "GET", "/api/v1/tenants/acme/teams", created.Token, nil)
+	// A viewer token cannot write.
+	s.must(403, "POST", "/api/v1/tenants/acme/teams", created.Token, map[string]string{"slug": "x", "name": "X"})
+	// The secret is never listed.
+	r := s.must(200, "GET", "/api/v1/tenants/acme/tokens", owner, nil)
+	if strings.Contains(string(r.Body), created.Token[10:]) {
+		t.Fatal("token list leaks the secret")
+	}
+	var listed api.List[map[string]any]
+	r.json(t, &listed)
+	if len(listed.Items) != 1 || listed.Items[0]["last_used_at"] == nil {
+		t.Fatalf("listed tokens %v: want one with last_used_at", listed.Items)
+	}
+	s.must(204, "DELETE", "/api/v1/tenants/acme/tokens/"+created.ID.String(), owner, nil)
+	s.must(401, "GET", "/api/v1/tenants/acme/teams", created.Token, nil)
+}
+
+func TestOpenAPI_CoversEveryRoute(t *testing.T) {
+	s := newTestServer(t)
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	s.must(200, "GET", "/api/v1/openapi.json", "", nil).json(t, &doc)
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	e, _ := api.NewServer(api.Deps{Auth: s.Auth, Log: nil})
+	n := 0
+	for _, r := range e.Routes() {
+		if r.Path == "/metrics" || strings.HasPrefix(r.Path, "/static") {
+			continue
+		}
+		p := strings.NewReplacer(":tenant", "{tenant}", ":team", "{team}", ":user", "{user}", ":id", "{id}", ":email", "{email}").Replace(r.Path)
+		if _, ok := doc.Paths[p][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("route %s %s is not in the OpenAPI document", r.Method, r.Path)
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d routes checked", n)
+	}
+	raw := s.must(200, "GET", "/api/v1/openapi.json", "", nil).Body
+	if !json.Valid(raw) {
+		t.Fatal("document is not JSON")
+	}
+}
+
+func TestOperatorEndpoints(t *testing.T) {
+	s := newTestServer(t)
+	s.must(200, "GET", "/healthz", "", nil)
+	s.must(200, "GET", "/readyz", "", nil)
+	s.must(200, "GET", "/api/v1/docs", "", nil)
+	s.must(200, "GET", "/api/v1/me", s.signup("ada@example.com", ""), nil)
+	r := s.must(200, "GET", "/metrics", "", nil)
+	for _, want := range []string{"switchboard_http_requests_total", "go_goroutines", `route="/api/v1/me"`} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id header")
+	}
+	_ = http.StatusOK
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/problem"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+)
+
+// AddMemberRequest gives a person a role in the tenant.
+type AddMemberRequest struct {
+	Email string       `json:"email"`
+	Role  tenancy.Role `json:"role"`
+}
+
+// UpdateMemberRequest changes a member's role.
+type UpdateMemberRequest struct {
+	Role tenancy.Role `json:"role"`
+}
+
+func pathUUID(c echo.Context, name, kind string) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param(name))
+	if err != nil {
+		return uuid.Nil, problem.NotFound(kind, c.Param(name))
+	}
+	return id, nil
+}
+
+func (a *API) listMembers(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "member", "")); err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	items, next, err := a.tenancy.ListMembers(c.Request().Context(), p.Tenant, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list(items, next))
+}
+
+func (a *API) addMember(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Create, rbac.Of(p, "member", "")); err != nil {
+		return err
+	}
+	var in AddMemberRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	m, err := a.tenancy.AddMember(c.Request().Context(), p.Tenant, p.Role, in.Email, in.Role)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, m)
+}
+
+func (a *API) updateMember(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Update, rbac.Of(p, "member", c.Param("user"))); err != nil {
+		return err
+	}
+	id, err := pathUUID(c, "user", "member")
+	if err != nil {
+		return err
+	}
+	var in UpdateMemberRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	m, err := a.tenancy.SetMemberRole(c.Request().Context(), p.Tenant, p.Role, id, in.Role)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+func (a *API) removeMember(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "member", c.Param("user"))); err != nil {
+		return err
+	}
+	id, err := pathUUID(c, "user", "member")
+	if err != nil {
+		return err
+	}
+	if err := a.tenancy.RemoveMember(c.Request().Context(), p.Tenant, p.Role, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

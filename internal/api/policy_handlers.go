@@ -1,0 +1,78 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+)
+
+// CreatePolicyRequest adds a rule to the tenant's policy.
+type CreatePolicyRequest struct {
+	Role      tenancy.Role `json:"role"`
+	Resource  string       `json:"resource"`
+	Action    string       `json:"action"`
+	Condition string       `json:"condition,omitempty"`
+	Effect    string       `json:"effect"`
+}
+
+func (a *API) listPolicies(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "policy", "")); err != nil {
+		return err
+	}
+	rules, err := a.rbac.List(c.Request().Context(), p.Tenant)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list(rules, ""))
+}
+
+func (a *API) createPolicy(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Create, rbac.Of(p, "policy", "")); err != nil {
+		return err
+	}
+	var in CreatePolicyRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	r, err := a.rbac.Add(c.Request().Context(), p.Tenant, rbac.Rule{Role: in.Role, Resource: in.Resource, Action: in.Action, Condition: in.Condition, Effect: in.Effect})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (a *API) deletePolicy(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "policy", c.Param("id"))); err != nil {
+		return err
+	}
+	id, err := pathUUID(c, "id", "policy")
+	if err != nil {
+		return err
+	}
+	if err := a.rbac.Remove(c.Request().Context(), p.Tenant, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) listAudit(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "audit", "")); err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	items, next, err := a.audit.List(c.Request().Context(), p.Tenant, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list(items, next))
+}

@@ -1,0 +1,22 @@
+package database
+
+import (
+	"encoding/base64"
+
+	"switchboard/internal/problem"
+)
+
+// Keyset pagination: a cursor is the opaque, URL-safe form of the sort key of
+// the last row of a page.
+
+// EncodeCursor returns the cursor for a page that ended at key.
+func EncodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+// DecodeCursor returns the key inside a cursor; "" decodes to "".
+func DecodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return "", problem.Invalid(map[string]string{"cursor": "is not a cursor this server issued"})
+	}
+	return string(b), nil
+}

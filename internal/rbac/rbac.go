@@ -1,0 +1,353 @@
+package rbac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"switchboard/internal/audit"
+	"switchboard/internal/auth"
+	"switchboard/internal/database"
+	"switchboard/internal/problem"
+	"switchboard/internal/tenancy"
+)
+
+// Actions.
+const (
+	Read   = "read"
+	Create = "create"
+	Update = "update"
+	Delete = "delete"
+	Replay = "replay" // re-publish dead-lettered messages
+	Use    = "use"    // coordination: append events, take locks, campaign, write KV
+)
+
+// Actions lists every action.
+var Actions = []string{Read, Create, Update, Delete, Replay, Use}
+
+// Kinds of objects that rules name. "*" in a rule matches any kind.
+var Kinds = []string{"tenant", "member", "team", "token", "policy", "audit",
+	"service", "queue", "topic", "saga", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"}
+
+// Object is what an action is on.
+type Object struct {
+	Tenant uuid.UUID         // owning tenant; must equal the principal's
+	Kind   string            // one of Kinds
+	Name   string            // the object's name, for messages
+	Team   string            // owning team slug, if any
+	Labels map[string]string // e.g. env=prod
+}
+
+// Of returns an Object of kind in the principal's tenant, named name.
+func Of(p auth.Principal, kind, name string) Object {
+	return Object{Tenant: p.Tenant, Kind: kind, Name: name}
+}
+
+// Rule is one policy rule: role may (effect allow) or may not (deny) do
+// action on resource kind when condition holds.
+type Rule struct {
+	ID        uuid.UUID    `json:"id,omitempty"`
+	Role      tenancy.Role `json:"role"`
+	Resource  string       `json:"resource"`
+	Action    string       `json:"action"`
+	Condition string       `json:"condition,omitempty"`
+	Effect    string       `json:"effect"`
+	Builtin   bool         `json:"builtin"`
+	CreatedAt *time.Time   `json:"created_at,omitempty"`
+}
+
+// subject and object are what conditions see as r.sub and r.obj.
+type subject struct {
+	Role  string
+	Teams []string
+}
+
+type object struct {
+	Kind   string
+	Name   string
+	Team   string
+	Labels map[string]string
+}
+
+const modelText = `
+[request_definition]
+r = sub, obj, act
+
+[policy_definition]
+p = role, res, act, cond, eft
+
+[policy_effect]
+e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
+
+[matchers]
+m = r.sub.Role == p.role && (p.res == "*" || r.obj.Kind == p.res) && (p.act == "*" || r.act == p.act) && eval(p.cond)
+`
+
+// Builtin returns the rules every tenant starts with.
+func Builtin() []Rule {
+	var rs []Rule
+	add := func(role tenancy.Role, res, act string) {
+		rs = append(rs, Rule{Role: role, Resource: res, Action: act, Effect: "allow", Builtin: true})
+	}
+	add(tenancy.Owner, "*", "*")
+	add(tenancy.Admin, "*", "*")
+	rs = append(rs, Rule{Role: tenancy.Admin, Resource: "tenant", Action: Delete, Effect: "deny", Builtin: true})
+	for _, role := range []tenancy.Role{tenancy.Editor, tenancy.Operator, tenancy.Viewer} {
+		for _, k := range []string{"tenant", "member", "team", "service", "queue", "topic", "saga", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"} {
+			add(role, k, Read)
+		}
+	}
+	for _, k := range []string{"service", "queue", "topic", "saga", "dlq"} {
+		add(tenancy.Editor, k, Create)
+		add(tenancy.Editor, k, Update)
+		add(tenancy.Editor, k, Delete)
+	}
+	for _, role := range []tenancy.Role{tenancy.Editor, tenancy.Operator} {
+		for _, k := range []string{"stream", "lock", "election", "kv"} {
+			add(role, k, Use)
+		}
+	}
+	add(tenancy.Operator, "dlq", Replay)
+	return rs
+}
+
+// Service authorizes actions and stores tenants' rules.
+type Service struct {
+	db *database.DB
+
+	mu    sync.Mutex // guards cache
+	cache map[uuid.UUID]*compiled
+}
+
+// compiled is a tenant's enforcer at one policy version.
+type compiled struct {
+	version  int64
+	enforcer *casbin.SyncedEnforcer
+}
+
+// New returns a Service on db.
+func New(db *database.DB) *Service {
+	return &Service{db: db, cache: map[uuid.UUID]*compiled{}}
+}
+
+// Authorize returns nil when p may do act on obj; a not-found error when obj
+// belongs to another tenant; a forbidden error otherwise.
+func (s *Service) Authorize(ctx context.Context, p auth.Principal, act string, obj Object) error {
+	if obj.Tenant != p.Tenant || p.Tenant == uuid.Nil {
+		return problem.NotFound(obj.Kind, obj.Name)
+	}
+	e, err := s.enforcer(ctx, p.Tenant, p.PolicyVersion)
+	if err != nil {
+		return err
+	}
+	ok, err := e.Enforce(subject{Role: string(p.Role), Teams: p.Teams}, toObject(obj), act)
+	if err != nil {
+		return fmt.Errorf("authorize %s %s: %w", act, obj.Kind, err)
+	}
+	if !ok {
+		return problem.Errorf(problem.CodeForbidden, "a %s may not %s %s", p.Role, act, kindNoun(obj))
+	}
+	return nil
+}
+
+func kindNoun(o Object) string {
+	if o.Name == "" {
+		return o.Kind + "s"
+	}
+	return fmt.Sprintf("%s %q", o.Kind, o.Name)
+}
+
+func toObject(o Object) object {
+	labels := o.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return object{Kind: o.Kind, Name: o.Name, Team: o.Team, Labels: labels}
+}
+
+// enforcer returns tenant's enforcer at version, building it when the cached
+// one is older.
+func (s *Service) enforcer(ctx context.Context, tenant uuid.UUID, version int64) (*casbin.SyncedEnforcer, error) {
+	s.mu.Lock()
+	c := s.cache[tenant]
+	s.mu.Unlock()
+	if c != nil && c.version >= version {
+		return c.enforcer, nil
+	}
+	rules, err := s.tenantRules(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	e, err := build(append(Builtin(), rules...))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if cur := s.cache[tenant]; cur == nil || cur.version < version {
+		s.cache[tenant] = &compiled{version: version, enforcer: e}
+	}
+	s.mu.Unlock()
+	return e, nil
+}
+
+func build(rules []Rule) (*casbin.SyncedEnforcer, error) {
+	m, err := model.NewModelFromString(modelText)
+	if err != nil {
+		return nil, err
+	}
+	e, err := casbin.NewSyncedEnforcer(m)
+	if err != nil {
+		return nil, err
+	}
+	e.AddFunction("hasTeam", hasTeam)
+	e.AddFunction("label", label)
+	ps := make([][]string, 0, len(rules))
+	for _, r := range rules {
+		cond := r.Condition
+		if cond == "" {
+			cond = "true"
+		}
+		ps = append(ps, []string{string(r.Role), r.Resource, r.Action, cond, r.Effect})
+	}
+	if _, err := e.AddPolicies(ps); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// hasTeam(r.sub, team): the subject is a member of team. Conditions use it
+// as hasTeam(r.sub, r.obj.Team).
+func hasTeam(args ...any) (any, error) {
+	if len(args) != 2 {
+		return nil, errors.New("hasTeam takes (r.sub, team)")
+	}
+	s, ok1 := args[0].(subject)
+	team, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return nil, errors.New("hasTeam takes (r.sub, team)")
+	}
+	return team != "" && slices.Contains(s.Teams, team), nil
+}
+
+// label(r.obj, "env"): the object's label value, "" when absent.
+func label(args ...any) (any, error) {
+	if len(args) != 2 {
+		return nil, errors.New(`label takes (r.obj, "key")`)
+	}
+	o, ok1 := args[0].(object)
+	key, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return nil, errors.New(`label takes (r.obj, "key")`)
+	}
+	return o.Labels[key], nil
+}
+
+// validate checks a rule's fields and that its condition compiles and
+// evaluates to a boolean on sample input.
+func validate(r Rule) error {
+	f := problem.Fields{}
+	f.Check(r.Role.Valid(), "role", "must be one of owner, admin, editor, operator, viewer")
+	f.Check(r.Resource == "*" || slices.Contains(Kinds, r.Resource), "resource", "must be * or one of "+strings.Join(Kinds, ", "))
+	f.Check(r.Action == "*" || slices.Contains(Actions, r.Action), "action", "must be * or one of "+strings.Join(Actions, ", "))
+	f.Check(r.Effect == "allow" || r.Effect == "deny", "effect", "must be allow or deny")
+	f.Check(len(r.Condition) <= 500 && !strings.ContainsAny(r.Condition, "\x00\n\r"), "condition", "must be one line of at most 500 characters")
+	if err := f.Err(); err != nil {
+		return err
+	}
+	if r.Condition == "" {
+		return nil
+	}
+	e, err := build([]Rule{r})
+	if err == nil {
+		_, err = e.Enforce(subject{Role: string(r.Role), Teams: []string{"t"}}, object{Kind: "dlq", Team: "t", Labels: map[string]string{"env": "prod"}}, r.Action)
+	}
+	if err != nil {
+		return problem.Invalid(map[string]string{"condition": "is not a valid expression over r.sub (Role, Teams) and r.obj (Kind, Name, Team, Labels): use e.g. hasTeam(r.sub, r.obj.Team) or label(r.obj, \"env\") == \"prod\""})
+	}
+	return nil
+}
+
+const ruleSQL = `SELECT id, role, resource, action, condition, effect, created_at FROM policies WHERE tenant_id = $1`
+
+func (s *Service) tenantRules(ctx context.Context, tenant uuid.UUID) ([]Rule, error) {
+	var out []Rule
+	err := s.db.ReadTenant(ctx, tenant, ruleSQL+` ORDER BY created_at, id`, []any{tenant}, func(r pgx.Rows) error {
+		var x Rule
+		x.CreatedAt = new(time.Time)
+		if err := r.Scan(&x.ID, &x.Role, &x.Resource, &x.Action, &x.Condition, &x.Effect, x.CreatedAt); err != nil {
+			return err
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	return out, nil
+}
+
+// List returns the built-in rules followed by the tenant's own.
+func (s *Service) List(ctx context.Context, tenant uuid.UUID) ([]Rule, error) {
+	rules, err := s.tenantRules(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return append(Builtin(), rules...), nil
+}
+
+// Add adds a rule to tenant.
+func (s *Service) Add(ctx context.Context, tenant uuid.UUID, r Rule) (Rule, error) {
+	r.Builtin = false
+	if err := validate(r); err != nil {
+		return Rule{}, err
+	}
+	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		r.CreatedAt = new(time.Time)
+		err := tx.QueryRow(ctx, `INSERT INTO policies (tenant_id, role, resource, action, condition, effect) VALUES ($1, $2, $3, $4, $5, $6)
+			RETURNING id, created_at`, tenant, r.Role, r.Resource, r.Action, r.Condition, r.Effect).Scan(&r.ID, r.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("add policy: %w", err)
+		}
+		if err := bumpVersion(ctx, tx, tenant); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, tenant, audit.Change{Action: "policy.added", ObjectKind: "policy", ObjectID: r.ID.String(), After: r})
+	})
+	return r, err
+}
+
+// Remove deletes one of tenant's rules.
+func (s *Service) Remove(ctx context.Context, tenant, id uuid.UUID) error {
+	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		var r Rule
+		r.CreatedAt = new(time.Time)
+		err := tx.QueryRow(ctx, `DELETE FROM policies WHERE tenant_id = $1 AND id = $2 RETURNING id, role, resource, action, condition, effect, created_at`, tenant, id).
+			Scan(&r.ID, &r.Role, &r.Resource, &r.Action, &r.Condition, &r.Effect, r.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return problem.NotFound("policy", id.String())
+		}
+		if err != nil {
+			return fmt.Errorf("remove policy: %w", err)
+		}
+		if err := bumpVersion(ctx, tx, tenant); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, tenant, audit.Change{Action: "policy.removed", ObjectKind: "policy", ObjectID: id.String(), Before: r})
+	})
+}
+
+func bumpVersion(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `UPDATE tenants SET policy_version = policy_version + 1 WHERE id = $1`, tenant); err != nil {
+		return fmt.Errorf("bump policy version: %w", err)
+	}
+	return nil
+}

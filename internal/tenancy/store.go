@@ -1,0 +1,126 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"switchboard/internal/audit"
+	"switchboard/internal/database"
+	"switchboard/internal/problem"
+)
+
+// Store reads and changes the organisation model.
+type Store struct {
+	db *database.DB
+}
+
+// New returns a Store on db.
+func New(db *database.DB) *Store { return &Store{db: db} }
+
+// DB returns the database the store works on, for packages that compose
+// tenancy changes into their own transactions.
+func (s *Store) DB() *database.DB { return s.db }
+
+// CreateUserTx creates a user with a password hash, or gives a password to a
+// user who was invited and never signed up. An address already in use by a
+// user with a password is a conflict.
+func CreateUserTx(ctx context.Context, tx pgx.Tx, email, name string, passwordHash string) (User, error) {
+	var u User
+	err := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (lower(email)) DO UPDATE SET name = EXCLUDED.name, password_hash = EXCLUDED.password_hash
+		WHERE users.password_hash IS NULL
+		RETURNING id, email, name, created_at`, email, name, passwordHash).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, problem.Errorf(problem.CodeConflict, "an account with email %q already exists", email)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// CreateTenantTx creates a tenant with owner as its first owner, in tx.
+func CreateTenantTx(ctx context.Context, tx pgx.Tx, owner uuid.UUID, slug, name string) (Tenant, error) {
+	f := problem.Fields{}
+	f.Check(ValidSlug(slug), "tenant.slug", SlugHint)
+	f.Check(ValidName(name), "tenant.name", "must be 1-200 printable characters")
+	if err := f.Err(); err != nil {
+		return Tenant{}, err
+	}
+	var t Tenant
+	err := tx.QueryRow(ctx, `INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id, slug, name, created_at`,
+		slug, strings.TrimSpace(name)).Scan(&t.ID, &t.Slug, &t.Name, &t.CreatedAt)
+	if database.IsUniqueViolation(err, "") {
+		return Tenant{}, problem.Errorf(problem.CodeConflict, "tenant slug %q is taken", slug)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'owner')`, t.ID, owner); err != nil {
+		return Tenant{}, fmt.Errorf("add owner: %w", err)
+	}
+	return t, audit.Record(ctx, tx, t.ID, audit.Change{Action: "tenant.created", ObjectKind: "tenant", ObjectID: slug, After: t})
+}
+
+// CreateTenant creates a tenant owned by owner.
+func (s *Store) CreateTenant(ctx context.Context, owner uuid.UUID, slug, name string) (Tenant, error) {
+	var t Tenant
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var err error
+		t, err = CreateTenantTx(ctx, tx, owner, slug, name)
+		return err
+	})
+	return t, err
+}
+
+// User returns the user with id.
+func (s *Store) User(ctx context.Context, id uuid.UUID) (User, error) {
+	var u User
+	err := s.db.Pool.QueryRow(ctx, `SELECT id, email, name, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, problem.NotFound("user", id.String())
+	}
+	return u, err
+}
+
+const membershipSQL = `SELECT t.id, t.slug, t.name, t.created_at, t.policy_version, m.role,
+	coalesce((SELECT array_agg(tm.slug ORDER BY tm.slug) FROM team_members x JOIN teams tm ON tm.tenant_id = x.tenant_id AND tm.id = x.team_id
+	          WHERE x.tenant_id = m.tenant_id AND x.user_id = m.user_id), '{}')
+	FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+	WHERE m.user_id = $1`
+
+func scanMembership(row pgx.Row) (Membership, error) {
+	var m Membership
+	err := row.Scan(&m.Tenant.ID, &m.Tenant.Slug, &m.Tenant.Name, &m.Tenant.CreatedAt, &m.PolicyVersion, &m.Role, &m.Teams)
+	return m, err
+}
+
+// Membership returns user's membership in the tenant with slug. A tenant the
+// user does not belong to is not found, exactly like a missing one.
+//
+// It runs outside row-level security because it is what establishes the
+// tenant scope; it filters on the user instead.
+func (s *Store) Membership(ctx context.Context, user uuid.UUID, slug string) (Membership, error) {
+	m, err := scanMembership(s.db.Pool.QueryRow(ctx, membershipSQL+` AND t.slug = $2`, user, slug))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Membership{}, problem.NotFound("tenant", slug)
+	}
+	if err != nil {
+		return Membership{}, fmt.Errorf("membership: %w", err)
+	}
+	return m, nil
+}
+
+// Memberships returns every tenant user belongs to, by slug.
+func (s *Store) Memberships(ctx context.Context, user uuid.UUID) ([]Membership, error) {
+	rows, err := s.db.Pool.Query(ctx, membershipSQL+` ORDER BY t.slug`, user)
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Membership, error) { return scanMembership(r) })
+}

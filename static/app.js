@@ -1,0 +1,102 @@
+// Switchboard browser UI glue. No dependencies, no build step.
+//
+// 1. Every htmx request carries the CSRF token from
+//    <meta name="csrf-token" content="..."> in the X-CSRF-Token header.
+// 2. <button data-copy="ID"> copies the text of the element with id ID to
+//    the clipboard and briefly shows "Copied".
+// 3. <select data-navigate> goes to the selected option's value on change
+//    (the tenant switcher).
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // (1) CSRF header on htmx requests. Read the meta at request time so a
+  // page that swapped in a new token is honoured.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var token = csrfToken();
+    if (token && evt.detail && evt.detail.headers) {
+      evt.detail.headers["X-CSRF-Token"] = token;
+    }
+  });
+
+  // (2) Copy to clipboard. Uses the async clipboard API and falls back to a
+  // hidden textarea + execCommand where that API is missing (plain http on a
+  // non-localhost host) or refuses (no permission, document not focused).
+  function legacyCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.top = "0";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (e) {
+      ok = false;
+    }
+    document.body.removeChild(area);
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () {
+        return legacyCopy(text);
+      });
+    }
+    return legacyCopy(text);
+  }
+
+  function flashLabel(button, text) {
+    if (!button.dataset.copyLabel) {
+      button.dataset.copyLabel = button.textContent;
+    }
+    button.textContent = text;
+    clearTimeout(button._copyTimer);
+    button._copyTimer = setTimeout(function () {
+      button.textContent = button.dataset.copyLabel;
+    }, 2000);
+  }
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest ? evt.target.closest("[data-copy]") : null;
+    if (!button) {
+      return;
+    }
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) {
+      return;
+    }
+    evt.preventDefault();
+    copyText(source.textContent.trim()).then(
+      function () {
+        flashLabel(button, "Copied");
+      },
+      function () {
+        flashLabel(button, "Copy failed");
+      }
+    );
+  });
+
+  // (3) Navigate on change for <select data-navigate>. Only same-origin
+  // paths are followed, so an injected option cannot send the user away.
+  document.addEventListener("change", function (evt) {
+    var select = evt.target;
+    if (!select.matches || !select.matches("select[data-navigate]")) {
+      return;
+    }
+    var target = select.value;
+    // "//host" and "/\host" are protocol-relative in browsers: refuse both.
+    if (typeof target === "string" && target.charAt(0) === "/" &&
+        target.charAt(1) !== "/" && target.charAt(1) !== "\\") {
+      window.location.assign(target);
+    }
+  });
+})();

@@ -1,0 +1,16 @@
+// Package static holds the browser UI's stylesheet, script and pinned
+// third-party libraries, embedded into the binary so the server needs no
+// files on disk and the UI never loads anything from a CDN.
+//
+// The handler serving FS mounts it at /static/, so app.css is
+// /static/app.css and vendor/htmx.min.js is /static/vendor/htmx.min.js.
+// Versions and licenses of the vendored files are in vendor/README.md.
+package static
+
+import "embed"
+
+// FS is the embedded tree: app.css, app.js and vendor/ (htmx and its
+// README).
+//
+//go:embed app.css app.js vendor
+var FS embed.FS
