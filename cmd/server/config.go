@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// config is everything the server reads from its environment and flags;
+// flags win over the environment.
+type config struct {
+	Addr        string // SWITCHBOARD_ADDR
+	DatabaseURL string // DATABASE_URL; empty: a private PostgreSQL in DataDir
+	DataDir     string // SWITCHBOARD_DATA_DIR
+	BaseURL     string // SWITCHBOARD_BASE_URL; the issuer of tokens and the allowed browser origin
+	JWTKey      string // SWITCHBOARD_JWT_KEY: base64 Ed25519 seed; empty: DataDir/jwt-ed25519.pem
+	LogLevel    string // SWITCHBOARD_LOG_LEVEL: debug, info, warn, error
+	TrustProxy  bool   // SWITCHBOARD_TRUST_PROXY: take client addresses from X-Forwarded-For
+}
+
+func loadConfig(args []string) (config, error) {
+	c := config{
+		Addr:        env("SWITCHBOARD_ADDR", "127.0.0.1:8080"),
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+		DataDir:     env("SWITCHBOARD_DATA_DIR", "./.switchboard"),
+		BaseURL:     os.Getenv("SWITCHBOARD_BASE_URL"),
+		JWTKey:      os.Getenv("SWITCHBOARD_JWT_KEY"),
+		LogLevel:    env("SWITCHBOARD_LOG_LEVEL", "info"),
+	}
+	if v := os.Getenv("SWITCHBOARD_TRUST_PROXY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("SWITCHBOARD_TRUST_PROXY must be true or false, not %q", v)
+		}
+		c.TrustProxy = b
+	}
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty runs a private PostgreSQL in the data dir (DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the private database and keys (SWITCHBOARD_DATA_DIR)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this server (SWITCHBOARD_BASE_URL); default http://<addr>")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For (SWITCHBOARD_TRUST_PROXY)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Addr, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("the data dir must not be empty")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	c.DataDir = abs
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("SWITCHBOARD_BASE_URL %q must be an http(s) URL", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

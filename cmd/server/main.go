@@ -1,0 +1,106 @@
+// Command switchboard runs the Switchboard control plane: the REST API, the
+// browser UI and the coordination services, on one PostgreSQL database.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"switchboard/internal/api"
+	"switchboard/internal/audit"
+	"switchboard/internal/auth"
+	"switchboard/internal/database"
+	"switchboard/internal/pgembed"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+	"switchboard/internal/ui"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := loadConfig(args)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated in loadConfig
+	log := slog.New(api.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: filepath.Join(cfg.DataDir, "postgres"), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				log.Error("stop private PostgreSQL", "err", err)
+			}
+		}()
+		dbURL = pg.URL()
+		log.Info("private PostgreSQL started", "data_dir", filepath.Join(cfg.DataDir, "postgres"))
+	}
+	db, err := database.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := database.Migrate(ctx, db.Pool); err != nil {
+		return err
+	}
+
+	key, err := auth.LoadSigningKey(cfg.JWTKey, filepath.Join(cfg.DataDir, "jwt-ed25519.pem"))
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	ten := tenancy.New(db)
+	authn, err := auth.New(auth.Config{Issuer: cfg.BaseURL, Key: key}, db, ten)
+	if err != nil {
+		return err
+	}
+	deps := api.Deps{
+		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Log: log,
+		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }, TrustProxy: cfg.TrustProxy,
+	}
+	e, a := api.NewServer(deps)
+	ui.Register(e, a, ui.Deps{API: deps, BaseURL: cfg.BaseURL})
+
+	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("switchboard listening", "addr", cfg.Addr, "url", cfg.BaseURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,413 @@
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/audit"
+	"switchboard/internal/auth"
+	"switchboard/internal/problem"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+	"switchboard/views"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func withActor(ctx context.Context, s auth.Session) context.Context {
+	a := audit.ActorFrom(ctx)
+	a.ID, a.Name = s.UserID, s.Email
+	return audit.WithActor(ctx, a)
+}
+
+// safeNext keeps a post-login redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
+
+func (u *UI) home(c echo.Context) error {
+	p := c.Get(pageKey).(views.Page)
+	if len(p.Tenants) == 0 {
+		return c.Redirect(http.StatusSeeOther, "/tenants/new")
+	}
+	return c.Redirect(http.StatusSeeOther, views.TenantPath(p.Tenants[0].Slug, views.SectionTeams))
+}
+
+func (u *UI) loginPage(c echo.Context) error {
+	return render(c, http.StatusOK, views.LoginPage(u.anonToken(c), "", c.QueryParam("next"), nil))
+}
+
+func (u *UI) login(c echo.Context) error {
+	email, next := c.FormValue("email"), safeNext(c.FormValue("next"))
+	user, err := u.auth.Login(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
+	if err != nil {
+		status := http.StatusUnauthorized
+		if problem.Code(err) == problem.CodeRateLimited {
+			status = http.StatusTooManyRequests
+		}
+		errs, err := formErrors(err, nil)
+		if err != nil {
+			return err
+		}
+		return render(c, status, views.LoginPage(u.anonToken(c), email, next, errs))
+	}
+	return u.startSession(c, user.ID, next)
+}
+
+func (u *UI) startSession(c echo.Context, user uuid.UUID, next string) error {
+	cookie, _, err := u.auth.NewSession(c.Request().Context(), user)
+	if err != nil {
+		return err
+	}
+	u.setCookie(c, sessionCookie, cookie, u.auth.SessionTTL())
+	u.clearCookie(c, anonCSRF)
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (u *UI) signupPage(c echo.Context) error {
+	return render(c, http.StatusOK, views.SignupPage(u.anonToken(c), views.SignupForm{}, nil))
+}
+
+func (u *UI) signup(c echo.Context) error {
+	f := views.SignupForm{Email: c.FormValue("email"), Name: c.FormValue("name"), TenantSlug: c.FormValue("tenant_slug"), TenantName: c.FormValue("tenant_name")}
+	user, t, err := u.auth.Signup(c.Request().Context(), auth.SignupInput{Email: f.Email, Password: c.FormValue("password"), Name: f.Name,
+		TenantSlug: f.TenantSlug, TenantName: f.TenantName})
+	if err == nil && t == nil {
+		err = problem.Invalid(map[string]string{"tenant.slug": tenancy.SlugHint, "tenant.name": "must be 1-200 printable characters"})
+	}
+	if err != nil {
+		errs, err := formErrors(err, map[string]string{"tenant.slug": "tenant_slug", "tenant.name": "tenant_name"})
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusUnprocessableEntity, views.SignupPage(u.anonToken(c), f, errs))
+	}
+	return u.startSession(c, user.ID, views.TenantPath(t.Slug, views.SectionTeams))
+}
+
+func (u *UI) logout(c echo.Context) error {
+	if ck, err := c.Cookie(sessionCookie); err == nil {
+		if err := u.auth.EndSession(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	u.clearCookie(c, sessionCookie)
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (u *UI) newTenantPage(c echo.Context) error {
+	return render(c, http.StatusOK, views.NewTenantPage(page(c, "New organisation", ""), "", "", nil))
+}
+
+func (u *UI) createTenant(c echo.Context) error {
+	s := c.Get(sessionKey).(auth.Session)
+	slug, name := c.FormValue("slug"), c.FormValue("name")
+	t, err := u.tenancy.CreateTenant(c.Request().Context(), s.UserID, slug, name)
+	if err != nil {
+		errs, err := formErrors(err, map[string]string{"tenant.slug": "slug", "tenant.name": "name"})
+		if err != nil {
+			return err
+		}
+		return render(c, http.StatusUnprocessableEntity, views.NewTenantPage(page(c, "New organisation", ""), slug, name, errs))
+	}
+	return redirectWithFlash(c, views.TenantPath(t.Slug, views.SectionTeams), "Organisation "+t.Name+" created.")
+}
+
+// ---- teams ----
+
+func teamRow(t tenancy.Team) views.TeamRow {
+	return views.TeamRow{Slug: t.Slug, Name: t.Name, Members: t.Members}
+}
+
+func (u *UI) teamsPage(c echo.Context) error { return u.renderTeams(c, http.StatusOK, "", "", nil) }
+
+func (u *UI) renderTeams(c echo.Context, status int, slug, name string, errs views.FormErrors) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "team", "")); err != nil {
+		return err
+	}
+	teams, _, err := u.tenancy.ListTeams(ctx, p.Tenant, "", 200)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.TeamRow, len(teams))
+	for i, t := range teams {
+		rows[i] = teamRow(t)
+	}
+	return render(c, status, views.TeamsPage(page(c, "Teams", views.SectionTeams), rows, u.can(ctx, p, "team"), slug, name, errs))
+}
+
+func (u *UI) createTeam(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Create, rbac.Of(p, "team", "")); err != nil {
+		return err
+	}
+	slug, name := c.FormValue("slug"), c.FormValue("name")
+	if _, err := u.tenancy.CreateTeam(ctx, p.Tenant, slug, name); err != nil {
+		errs, err := formErrors(err, nil)
+		if err != nil {
+			return err
+		}
+		return u.renderTeams(c, http.StatusUnprocessableEntity, slug, name, errs)
+	}
+	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionTeams), "Team "+name+" created.")
+}
+
+func (u *UI) deleteTeam(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "team", c.Param("team"))); err != nil {
+		return err
+	}
+	if err := u.tenancy.DeleteTeam(ctx, p.Tenant, c.Param("team")); err != nil {
+		return err
+	}
+	return htmxDone(c, nil, "Team "+c.Param("team")+" deleted.")
+}
+
+func (u *UI) addTeamMember(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Update, rbac.Of(p, "team", c.Param("team"))); err != nil {
+		return err
+	}
+	t, err := u.tenancy.AddTeamMember(ctx, p.Tenant, c.Param("team"), c.FormValue("email"))
+	if err != nil {
+		return err
+	}
+	return htmxDone(c, views.TeamRowView(page(c, "", ""), teamRow(t), u.can(ctx, p, "team")), c.FormValue("email")+" added to "+t.Name+".")
+}
+
+// ---- members ----
+
+func (u *UI) membersPage(c echo.Context) error {
+	return u.renderMembers(c, http.StatusOK, "", string(tenancy.Viewer), nil)
+}
+
+func (u *UI) renderMembers(c echo.Context, status int, email, role string, errs views.FormErrors) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "member", "")); err != nil {
+		return err
+	}
+	ms, _, err := u.tenancy.ListMembers(ctx, p.Tenant, "", 200)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.MemberRow, len(ms))
+	for i, m := range ms {
+		rows[i] = views.MemberRow{UserID: m.UserID.String(), Email: m.Email, Name: m.Name, Role: string(m.Role), Joined: m.JoinedAt}
+	}
+	return render(c, status, views.MembersPage(page(c, "Members", views.SectionMembers), rows, u.can(ctx, p, "member"), email, role, errs))
+}
+
+func (u *UI) addMember(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Create, rbac.Of(p, "member", "")); err != nil {
+		return err
+	}
+	email, role := c.FormValue("email"), c.FormValue("role")
+	if _, err := u.tenancy.AddMember(ctx, p.Tenant, p.Role, email, tenancy.Role(role)); err != nil {
+		errs, err := formErrors(err, nil)
+		if err != nil {
+			return err
+		}
+		return u.renderMembers(c, http.StatusUnprocessableEntity, email, role, errs)
+	}
+	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionMembers), email+" added as "+role+".")
+}
+
+func (u *UI) removeMember(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "member", c.Param("user"))); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("user"))
+	if err != nil {
+		return problem.NotFound("member", c.Param("user"))
+	}
+	if err := u.tenancy.RemoveMember(ctx, p.Tenant, p.Role, id); err != nil {
+		return err
+	}
+	return htmxDone(c, nil, "Member removed.")
+}
+
+// ---- tokens ----
+
+func tokenRow(t auth.APIToken) views.TokenRow {
+	return views.TokenRow{ID: t.ID.String(), Name: t.Name, Role: string(t.Role), Created: t.CreatedAt, Expires: t.ExpiresAt, LastUsed: t.LastUsedAt, Revoked: t.RevokedAt}
+}
+
+func (u *UI) tokensPage(c echo.Context) error {
+	return u.renderTokens(c, http.StatusOK, "", "", string(tenancy.Viewer), nil)
+}
+
+func (u *UI) renderTokens(c echo.Context, status int, secret, name, role string, errs views.FormErrors) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "token", "")); err != nil {
+		return err
+	}
+	ts, _, err := u.auth.ListTokens(ctx, p.Tenant, "", 200)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.TokenRow, len(ts))
+	for i, t := range ts {
+		rows[i] = tokenRow(t)
+	}
+	if secret != "" {
+		c.Response().Header().Set("Cache-Control", "no-store")
+	}
+	return render(c, status, views.TokensPage(page(c, "API tokens", views.SectionTokens), rows, u.can(ctx, p, "token"), secret, name, role, errs))
+}
+
+func (u *UI) createToken(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Create, rbac.Of(p, "token", "")); err != nil {
+		return err
+	}
+	name, role := c.FormValue("name"), c.FormValue("role")
+	var expires *time.Time
+	if s := c.FormValue("expires_at"); s != "" {
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return u.renderTokens(c, http.StatusUnprocessableEntity, "", name, role, views.FormErrors{"expires_at": "must be a date"})
+		}
+		d = d.Add(24*time.Hour - time.Second) // the end of that day, UTC
+		expires = &d
+	}
+	_, secret, err := u.auth.CreateToken(ctx, p, name, tenancy.Role(role), expires)
+	if err != nil {
+		errs, err := formErrors(err, nil)
+		if err != nil {
+			return err
+		}
+		return u.renderTokens(c, http.StatusUnprocessableEntity, "", name, role, errs)
+	}
+	return u.renderTokens(c, http.StatusCreated, secret, "", string(tenancy.Viewer), nil)
+}
+
+func (u *UI) revokeToken(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "token", c.Param("id"))); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return problem.NotFound("token", c.Param("id"))
+	}
+	t, err := u.auth.RevokeToken(ctx, p.Tenant, id)
+	if err != nil {
+		return err
+	}
+	return htmxDone(c, views.TokenRowView(page(c, "", ""), tokenRow(t), u.can(ctx, p, "token")), "Token "+t.Name+" revoked.")
+}
+
+// ---- audit ----
+
+func (u *UI) auditPage(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "audit", "")); err != nil {
+		return err
+	}
+	entries, next, err := u.d.Audit.List(ctx, p.Tenant, c.QueryParam("cursor"), 50)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.AuditRow, len(entries))
+	for i, e := range entries {
+		rows[i] = views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, ObjectKind: e.ObjectKind, ObjectID: e.ObjectID,
+			RemoteAddr: e.RemoteAddr, Before: e.Before, After: e.After}
+	}
+	return render(c, http.StatusOK, views.AuditPage(page(c, "Audit log", views.SectionAudit), rows, url.QueryEscape(next)))
+}
+
+// ---- policies ----
+
+func (u *UI) policiesPage(c echo.Context) error {
+	return u.renderPolicies(c, http.StatusOK, views.PolicyForm{Role: "operator", Effect: "allow"}, nil)
+}
+
+func (u *UI) renderPolicies(c echo.Context, status int, f views.PolicyForm, errs views.FormErrors) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "policy", "")); err != nil {
+		return err
+	}
+	rules, err := u.rbac.List(ctx, p.Tenant)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.PolicyRow, len(rules))
+	for i, r := range rules {
+		rows[i] = views.PolicyRow{Role: string(r.Role), Resource: r.Resource, Action: r.Action, Condition: r.Condition, Effect: r.Effect, Builtin: r.Builtin}
+		if !r.Builtin {
+			rows[i].ID = r.ID.String()
+		} else {
+			rows[i].ID = "builtin-" + itoa(i)
+		}
+	}
+	return render(c, status, views.PoliciesPage(page(c, "Policies", views.SectionPolicies), rows, u.can(ctx, p, "policy"), f, errs))
+}
+
+func (u *UI) createPolicy(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Create, rbac.Of(p, "policy", "")); err != nil {
+		return err
+	}
+	f := views.PolicyForm{Role: c.FormValue("role"), Resource: c.FormValue("resource"), Action: c.FormValue("action"), Condition: c.FormValue("condition"), Effect: c.FormValue("effect")}
+	_, err := u.rbac.Add(ctx, p.Tenant, rbac.Rule{Role: tenancy.Role(f.Role), Resource: f.Resource, Action: f.Action, Condition: f.Condition, Effect: f.Effect})
+	if err != nil {
+		errs, err := formErrors(err, nil)
+		if err != nil {
+			return err
+		}
+		return u.renderPolicies(c, http.StatusUnprocessableEntity, f, errs)
+	}
+	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionPolicies), "Rule added.")
+}
+
+func (u *UI) deletePolicy(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "policy", c.Param("id"))); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return problem.NotFound("policy", c.Param("id"))
+	}
+	if err := u.rbac.Remove(ctx, p.Tenant, id); err != nil {
+		return err
+	}
+	return htmxDone(c, nil, "Rule removed.")
+}

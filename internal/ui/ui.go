@@ -1,0 +1,315 @@
+package ui
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/api"
+	"switchboard/internal/auth"
+	"switchboard/internal/problem"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+	"switchboard/static"
+	"switchboard/views"
+)
+
+// Deps is what the UI needs.
+type Deps struct {
+	API     api.Deps
+	BaseURL string // the server's public URL: its origin is the only one allowed to post
+}
+
+// UI is the browser surface.
+type UI struct {
+	auth    *auth.Service
+	tenancy *tenancy.Store
+	rbac    *rbac.Service
+	d       api.Deps
+	origin  string
+	secure  bool
+}
+
+const (
+	sessionCookie = "sb_session"
+	anonCSRF      = "sb_csrf" // double-submit token for the sign-in and sign-up forms
+	sessionKey    = "switchboard.session"
+	pageKey       = "switchboard.page"
+	principalKey  = "switchboard.ui.principal"
+)
+
+// Register adds the UI's routes and static files to e, and makes the API's
+// error handler render pages for browser routes.
+func Register(e *echo.Echo, a *api.API, d Deps) *UI {
+	u := &UI{auth: d.API.Auth, tenancy: d.API.Tenancy, rbac: d.API.RBAC, d: d.API}
+	if bu, err := url.Parse(d.BaseURL); err == nil {
+		u.origin = bu.Scheme + "://" + bu.Host
+		u.secure = bu.Scheme == "https"
+	}
+	a.OnError(u.renderError)
+
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static.FS)))))
+
+	e.GET("/", u.home, u.session)
+	e.GET("/login", u.loginPage)
+	e.POST("/login", u.login, u.anonCSRF)
+	e.GET("/signup", u.signupPage)
+	e.POST("/signup", u.signup, u.anonCSRF)
+	e.POST("/logout", u.logout, u.session, u.csrf)
+	e.GET("/tenants/new", u.newTenantPage, u.session)
+	e.POST("/tenants", u.createTenant, u.session, u.csrf)
+
+	t := e.Group("/t/:tenant", u.session, u.csrf, u.tenant)
+	t.GET("", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionTeams)) })
+	t.GET("/teams", u.teamsPage)
+	t.POST("/teams", u.createTeam)
+	t.POST("/teams/:team/delete", u.deleteTeam)
+	t.POST("/teams/:team/members", u.addTeamMember)
+	t.GET("/members", u.membersPage)
+	t.POST("/members", u.addMember)
+	t.POST("/members/:user/remove", u.removeMember)
+	t.GET("/tokens", u.tokensPage)
+	t.POST("/tokens", u.createToken)
+	t.POST("/tokens/:id/revoke", u.revokeToken)
+	t.GET("/audit", u.auditPage)
+	t.GET("/policies", u.policiesPage)
+	t.POST("/policies", u.createPolicy)
+	t.POST("/policies/:id/delete", u.deletePolicy)
+	return u
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age="+itoa(int(d.Seconds())))
+		h.ServeHTTP(w, r)
+	})
+}
+
+func render(c echo.Context, status int, t templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return t.Render(c.Request().Context(), c.Response())
+}
+
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// renderError draws errors on browser routes as pages (or, for htmx, as a
+// flash); API routes keep problem+json.
+func (u *UI) renderError(c echo.Context, p api.Problem) bool {
+	path := c.Request().URL.Path
+	if strings.HasPrefix(path, "/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/static/") {
+		return false
+	}
+	if p.Status == http.StatusUnauthorized {
+		_ = c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+		return true
+	}
+	if isHTMX(c) {
+		// htmx does not swap error statuses; answer 200 with an
+		// out-of-band flash and no swap of the target.
+		c.Response().Header().Set("HX-Reswap", "none")
+		_ = render(c, http.StatusOK, views.FlashFragment(&views.Flash{Kind: views.FlashError, Message: p.Detail}))
+		return true
+	}
+	page, _ := c.Get(pageKey).(views.Page)
+	title := map[int]string{403: "Not allowed", 404: "Not found", 429: "Slow down"}[p.Status]
+	if title == "" {
+		title = "Something went wrong"
+	}
+	detail := p.Detail
+	if p.RequestID != "" && p.Status >= 500 {
+		detail += " (request " + p.RequestID + ")"
+	}
+	_ = render(c, p.Status, views.ErrorPage(page, p.Status, title, detail))
+	return true
+}
+
+// session loads the signed-in user or sends the browser to sign in.
+func (u *UI) session(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ck, err := c.Cookie(sessionCookie)
+		if err != nil {
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		s, err := u.auth.Session(c.Request().Context(), ck.Value)
+		if problem.Code(err) == problem.CodeUnauthenticated {
+			u.clearCookie(c, sessionCookie)
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(sessionKey, s)
+		req := c.Request()
+		c.SetRequest(req.WithContext(withActor(req.Context(), s)))
+		ms, err := u.tenancy.Memberships(req.Context(), s.UserID)
+		if err != nil {
+			return err
+		}
+		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email}}
+		for _, m := range ms {
+			page.Tenants = append(page.Tenants, views.TenantLink{Slug: m.Tenant.Slug, Name: m.Tenant.Name, Role: string(m.Role)})
+		}
+		c.Set(pageKey, page)
+		return next(c)
+	}
+}
+
+// sameOrigin refuses a request whose Origin (or, lacking it, Referer) names
+// another site.
+func (u *UI) sameOrigin(c echo.Context) error {
+	h := c.Request().Header
+	origin := h.Get("Origin")
+	if origin == "" {
+		if ref, err := url.Parse(h.Get("Referer")); err == nil && ref.Host != "" {
+			origin = ref.Scheme + "://" + ref.Host
+		}
+	}
+	if origin != "" && origin != "null" && u.origin != "" && origin != u.origin {
+		return problem.Errorf(problem.CodeForbidden, "cross-site request refused")
+	}
+	return nil
+}
+
+// csrf checks the session's token on every state-changing request.
+func (u *UI) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		if err := u.sameOrigin(c); err != nil {
+			return err
+		}
+		s := c.Get(sessionKey).(auth.Session)
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("_csrf")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) != 1 {
+			return problem.Errorf(problem.CodeForbidden, "the form is missing its security token or it is stale; reload the page and try again")
+		}
+		return next(c)
+	}
+}
+
+// anonCSRF protects the sign-in and sign-up forms (login CSRF) with a
+// double-submit cookie, as there is no session yet.
+func (u *UI) anonCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := u.sameOrigin(c); err != nil {
+			return err
+		}
+		ck, err := c.Cookie(anonCSRF)
+		if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("_csrf"))) != 1 {
+			return problem.Errorf(problem.CodeForbidden, "the form is missing its security token or it is stale; reload the page and try again")
+		}
+		return next(c)
+	}
+}
+
+// anonToken returns the double-submit token, setting its cookie if needed.
+func (u *UI) anonToken(c echo.Context) string {
+	if ck, err := c.Cookie(anonCSRF); err == nil && len(ck.Value) >= 32 {
+		return ck.Value
+	}
+	raw, err := randomToken()
+	if err != nil {
+		return ""
+	}
+	u.setCookie(c, anonCSRF, raw, 0)
+	return raw
+}
+
+// tenant scopes the request to :tenant for the signed-in user.
+func (u *UI) tenant(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s := c.Get(sessionKey).(auth.Session)
+		p, err := u.auth.Scope(c.Request().Context(), auth.Identity{UserID: s.UserID, Email: s.Email}, c.Param("tenant"))
+		if err != nil {
+			return err
+		}
+		c.Set(principalKey, p)
+		page := c.Get(pageKey).(views.Page)
+		page.Current = p.TenantSlug
+		c.Set(pageKey, page)
+		return next(c)
+	}
+}
+
+func (u *UI) setCookie(c echo.Context, name, value string, maxAge time.Duration) {
+	ck := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode}
+	if maxAge > 0 {
+		ck.MaxAge = int(maxAge.Seconds())
+	}
+	c.SetCookie(ck)
+}
+
+func (u *UI) clearCookie(c echo.Context, name string) {
+	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func principal(c echo.Context) auth.Principal { return c.Get(principalKey).(auth.Principal) }
+
+func page(c echo.Context, title, section string) views.Page {
+	p := c.Get(pageKey).(views.Page)
+	p.Title, p.Section = title, section
+	if f := c.QueryParam("flash"); f != "" && len(f) < 200 {
+		p.Flash = &views.Flash{Kind: views.FlashSuccess, Message: f}
+	}
+	return p
+}
+
+// can reports which of create/update/delete on kind the principal may do.
+func (u *UI) can(ctx context.Context, p auth.Principal, kind string) views.Can {
+	obj := rbac.Of(p, kind, "")
+	return views.Can{
+		Create: u.rbac.Authorize(ctx, p, rbac.Create, obj) == nil,
+		Update: u.rbac.Authorize(ctx, p, rbac.Update, obj) == nil,
+		Delete: u.rbac.Authorize(ctx, p, rbac.Delete, obj) == nil,
+	}
+}
+
+// formErrors turns a validation error into per-field messages, renaming the
+// domain's field names to the form's; other errors are returned as they are.
+func formErrors(err error, rename map[string]string) (views.FormErrors, error) {
+	pe, ok := problem.As(err)
+	if !ok || pe.Code == problem.CodeInternal {
+		return nil, err
+	}
+	errs := views.FormErrors{}
+	for k, v := range pe.Fields {
+		if n, ok := rename[k]; ok {
+			k = n
+		}
+		errs[k] = v
+	}
+	if len(pe.Fields) == 0 {
+		errs[""] = pe.Message
+	}
+	return errs, nil
+}
+
+func redirectWithFlash(c echo.Context, path, msg string) error {
+	return c.Redirect(http.StatusSeeOther, path+"?flash="+url.QueryEscape(msg))
+}
+
+// htmxDone answers an htmx action: the new fragment (empty to remove the
+// target) and a success flash out of band.
+func htmxDone(c echo.Context, fragment templ.Component, msg string) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(http.StatusOK)
+	ctx := c.Request().Context()
+	if fragment != nil {
+		if err := fragment.Render(ctx, c.Response()); err != nil {
+			return err
+		}
+	}
+	return views.FlashFragment(&views.Flash{Kind: views.FlashSuccess, Message: msg}).Render(ctx, c.Response())
+}
