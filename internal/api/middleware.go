@@ -137,27 +137,43 @@ func bearer(c echo.Context) string {
 	return strings.TrimSpace(cred)
 }
 
-// requireIdentity authenticates the bearer credential.
+// authenticate checks the bearer credential and stores the identity.
+func (a *API) authenticate(c echo.Context) (auth.Identity, error) {
+	tok := bearer(c)
+	if tok == "" {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+		return auth.Identity{}, problem.Errorf(problem.CodeUnauthenticated, "send credentials as Authorization: Bearer <token>")
+	}
+	id, err := a.auth.Authenticate(c.Request().Context(), tok)
+	if err != nil {
+		if problem.Code(err) == problem.CodeUnauthenticated {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard", error="invalid_token"`)
+		}
+		return auth.Identity{}, err
+	}
+	c.Set(identityKey, id)
+	return id, nil
+}
+
+// requireIdentity authenticates the bearer credential and, for a user,
+// loads who they are.
 func (a *API) requireIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		tok := bearer(c)
-		if tok == "" {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
-			return problem.Errorf(problem.CodeUnauthenticated, "send credentials as Authorization: Bearer <token>")
-		}
-		id, err := a.auth.Authenticate(c.Request().Context(), tok)
+		id, err := a.authenticate(c)
 		if err != nil {
-			if problem.Code(err) == problem.CodeUnauthenticated {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard", error="invalid_token"`)
-			}
 			return err
 		}
-		c.Set(identityKey, id)
-		if id.Token == nil {
-			setActor(c, id.UserID, id.Email)
-		} else {
+		if id.Token != nil {
 			setActor(c, [16]byte{}, "token:"+id.Token.Name)
+			return next(c)
 		}
+		u, err := a.auth.User(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		id.Email = u.Email
+		c.Set(identityKey, id)
+		setActor(c, u.ID, u.Email)
 		return next(c)
 	}
 }
@@ -165,15 +181,23 @@ func (a *API) requireIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 // requireTenant authenticates and scopes the request to the :tenant in its
 // path. A tenant the caller cannot see is not found.
 func (a *API) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
-	return a.requireIdentity(func(c echo.Context) error {
-		id := c.Get(identityKey).(auth.Identity)
+	return func(c echo.Context) error {
+		id, err := a.authenticate(c)
+		if err != nil {
+			return err
+		}
 		p, err := a.auth.Scope(c.Request().Context(), id, c.Param("tenant"))
 		if err != nil {
 			return err
 		}
+		if p.TokenID != [16]byte{} {
+			setActor(c, [16]byte{}, p.Name)
+		} else {
+			setActor(c, p.UserID, p.Name)
+		}
 		c.Set(principalKey, p)
 		return next(c)
-	})
+	}
 }
 
 func setActor(c echo.Context, id [16]byte, name string) {

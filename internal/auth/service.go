@@ -221,7 +221,9 @@ func unauthenticated() error {
 }
 
 // Authenticate checks a bearer credential: an API token (sb_...) or an
-// access token.
+// access token. For an access token it only verifies the signature and
+// claims; the user is looked up by Scope (or User) where it is needed, so a
+// tenant-scoped request costs one query for both.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Identity, error) {
 	if strings.HasPrefix(bearer, tokenPrefix) {
 		t, err := s.authenticateToken(ctx, bearer)
@@ -234,14 +236,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Identity, er
 	if err != nil {
 		return Identity{}, err
 	}
-	u, err := s.tenancy.User(ctx, id)
+	return Identity{UserID: id}, nil
+}
+
+// User returns the user behind a user identity; a user deleted since the
+// token was issued is unauthenticated.
+func (s *Service) User(ctx context.Context, id Identity) (tenancy.User, error) {
+	u, err := s.tenancy.User(ctx, id.UserID)
 	if problem.Code(err) == problem.CodeNotFound {
-		return Identity{}, unauthenticated()
+		return tenancy.User{}, unauthenticated()
 	}
-	if err != nil {
-		return Identity{}, err
-	}
-	return Identity{UserID: u.ID, Email: u.Email}, nil
+	return u, err
 }
 
 // Scope returns the principal id acts as in the tenant with slug. A tenant id
@@ -257,5 +262,5 @@ func (s *Service) Scope(ctx context.Context, id Identity, slug string) (Principa
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: id.UserID, Name: id.Email, Tenant: m.Tenant.ID, TenantSlug: slug, TenantInfo: m.Tenant, Role: m.Role, Teams: m.Teams, PolicyVersion: m.PolicyVersion}, nil
+	return Principal{UserID: id.UserID, Name: m.Email, Tenant: m.Tenant.ID, TenantSlug: slug, TenantInfo: m.Tenant, Role: m.Role, Teams: m.Teams, PolicyVersion: m.PolicyVersion}, nil
 }

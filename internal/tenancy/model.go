@@ -105,6 +105,7 @@ type Membership struct {
 	Role          Role     `json:"role"`
 	Teams         []string `json:"teams"`
 	PolicyVersion int64    `json:"-"`
+	Email         string   `json:"-"` // the member's email, for audit
 }
 
 // Member is a user as seen from one tenant.

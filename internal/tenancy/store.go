@@ -88,15 +88,15 @@ func (s *Store) User(ctx context.Context, id uuid.UUID) (User, error) {
 	return u, err
 }
 
-const membershipSQL = `SELECT t.id, t.slug, t.name, t.created_at, t.policy_version, m.role,
+const membershipSQL = `SELECT t.id, t.slug, t.name, t.created_at, t.policy_version, m.role, u.email,
 	coalesce((SELECT array_agg(tm.slug ORDER BY tm.slug) FROM team_members x JOIN teams tm ON tm.tenant_id = x.tenant_id AND tm.id = x.team_id
 	          WHERE x.tenant_id = m.tenant_id AND x.user_id = m.user_id), '{}')
-	FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+	FROM memberships m JOIN tenants t ON t.id = m.tenant_id JOIN users u ON u.id = m.user_id
 	WHERE m.user_id = $1`
 
 func scanMembership(row pgx.Row) (Membership, error) {
 	var m Membership
-	err := row.Scan(&m.Tenant.ID, &m.Tenant.Slug, &m.Tenant.Name, &m.Tenant.CreatedAt, &m.PolicyVersion, &m.Role, &m.Teams)
+	err := row.Scan(&m.Tenant.ID, &m.Tenant.Slug, &m.Tenant.Name, &m.Tenant.CreatedAt, &m.PolicyVersion, &m.Role, &m.Email, &m.Teams)
 	return m, err
 }
 

@@ -66,7 +66,9 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 	e.POST("/tenants", u.createTenant, u.session, u.csrf)
 
 	t := e.Group("/t/:tenant", u.session, u.csrf, u.tenant)
-	t.GET("", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionTeams)) })
+	t.GET("", func(c echo.Context) error {
+		return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionTeams))
+	})
 	t.GET("/teams", u.teamsPage)
 	t.POST("/teams", u.createTeam)
 	t.POST("/teams/:team/delete", u.deleteTeam)

@@ -1,0 +1,46 @@
+# Switchboard. `make run` serves on a private PostgreSQL; `make test` runs
+# every test against the machine's PostgreSQL and RabbitMQ and headless
+# Chromium.
+GO        ?= go
+BIN       := bin/switchboard
+TEMPL     := $(shell $(GO) env GOPATH)/bin/templ
+TEMPL_VER := v0.3.977
+
+.PHONY: all build run test test-short bench fuzz generate vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/server
+
+run: build
+	./$(BIN)
+
+# Tests: packages run in parallel processes, each test on its own database.
+test: vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short: vet
+	$(GO) test -count=1 ./internal/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/... 
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeStrict -fuzztime 30s ./internal/api/
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+$(TEMPL):
+	$(GO) install github.com/a-h/templ/cmd/templ@$(TEMPL_VER)
+
+generate: $(TEMPL)
+	$(TEMPL) generate ./views
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
