@@ -19,6 +19,7 @@ import (
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
+	"switchboard/internal/idempotency"
 	"switchboard/internal/pgembed"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	deps := api.Deps{
-		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Log: log,
+		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }, TrustProxy: cfg.TrustProxy,
 	}
 	e, a := api.NewServer(deps)

@@ -14,6 +14,7 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/idempotency"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -24,6 +25,7 @@ type Deps struct {
 	Tenancy *tenancy.Store
 	RBAC    *rbac.Service
 	Audit   *audit.Log
+	Idem    *idempotency.Store
 	Log     *slog.Logger
 	// Ready reports whether the server can serve (database reachable, ...).
 	Ready func(ctx context.Context) error
@@ -40,6 +42,7 @@ type API struct {
 	tenancy *tenancy.Store
 	rbac    *rbac.Service
 	audit   *audit.Log
+	idem    *idempotency.Store
 	log     *slog.Logger
 	ready   func(ctx context.Context) error
 	reg     *prometheus.Registry
@@ -58,7 +61,7 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 		d.Registry = prometheus.NewRegistry()
 		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, log: d.Log, ready: d.Ready, reg: d.Registry}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, log: d.Log, ready: d.Ready, reg: d.Registry}
 	a.metrics = newHTTPMetrics(d.Registry)
 
 	e := echo.New()
@@ -92,6 +95,9 @@ func (a *API) register(e *echo.Echo) {
 		case authIdentity:
 			h = a.requireIdentity(h)
 		case authTenant:
+			if r.Method == http.MethodPost && a.idem != nil {
+				h = a.idempotent(h)
+			}
 			h = a.requireTenant(h)
 		}
 		e.Add(r.Method, r.Path, h)

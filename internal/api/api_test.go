@@ -203,3 +203,34 @@ func TestOperatorEndpoints(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+func TestIdempotencyKey_ReplaysTheFirstAnswer(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	body := map[string]string{"slug": "payments", "name": "Payments"}
+	first := s.must(201, "POST", "/api/v1/tenants/acme/teams", tok, body, "Idempotency-Key", "k-1")
+	again := s.must(201, "POST", "/api/v1/tenants/acme/teams", tok, body, "Idempotency-Key", "k-1")
+	if again.Header.Get("Idempotency-Replayed") != "true" || string(again.Body) != string(first.Body) {
+		t.Fatalf("retry was not a replay: %s / %s", again.Header, again.Body)
+	}
+	// Without the key the same request is a real second attempt: 409.
+	s.must(409, "POST", "/api/v1/tenants/acme/teams", tok, body)
+	// The same key with another body is refused and creates nothing.
+	r := s.do("POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "search", "name": "Search"}, "Idempotency-Key", "k-1")
+	if r.Status != 409 || r.problemCode(t) != "conflict" {
+		t.Fatalf("key reuse with another body: %d %s", r.Status, r.Body)
+	}
+	s.must(404, "GET", "/api/v1/tenants/acme/teams/search", tok, nil)
+	// A rejected request is remembered too, as the client saw it.
+	s.must(400, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "Bad Slug", "name": "x"}, "Idempotency-Key", "k-2")
+	if r := s.must(400, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "Bad Slug", "name": "x"}, "Idempotency-Key", "k-2"); r.Header.Get("Idempotency-Replayed") != "true" {
+		t.Fatal("a 400 was not replayed")
+	}
+	// Another caller's identical key is their own.
+	other := s.member(tok, "acme", "bob@example.com", tenancy.Admin)
+	s.must(201, "POST", "/api/v1/tenants/acme/teams", other, map[string]string{"slug": "ops", "name": "Ops"}, "Idempotency-Key", "k-1")
+	var n int
+	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_log WHERE action = 'team.created'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d teams created (%v), want 2", n, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
+	"switchboard/internal/idempotency"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -57,7 +58,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	log := slog.New(api.LogHandler(slog.NewTextHandler(io.Discard, nil)))
-	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Log: log,
+	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

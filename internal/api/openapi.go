@@ -139,6 +139,10 @@ func buildOpenAPI(routes []route) object {
 		if r.IfMatch {
 			params = append(params, object{"name": "If-Match", "in": "header", "schema": object{"type": "string"}, "description": "the ETag of the version you read; 412 when it moved on"})
 		}
+		if r.Method == http.MethodPost && r.Auth == authTenant {
+			params = append(params, object{"name": "Idempotency-Key", "in": "header", "schema": object{"type": "string", "maxLength": 255},
+				"description": "retry-safe creation: a repeat with the same key and body returns the first answer (Idempotency-Replayed: true); a day's memory"})
+		}
 		if len(params) > 0 {
 			op["parameters"] = params
 		}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/idempotency"
+	"switchboard/internal/problem"
+)
+
+// teeWriter keeps a copy of the response body for the idempotency record.
+type teeWriter struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (w *teeWriter) Write(b []byte) (int, error) {
+	if w.buf.Len() <= MaxBodyBytes {
+		w.buf.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotent honours Idempotency-Key on a tenant-scoped POST: the first
+// request with a key runs and its answer (status, content type, body) is
+// stored; a retry with the same key and request gets that answer again with
+// Idempotency-Replayed: true.
+func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		key := req.Header.Get("Idempotency-Key")
+		if key == "" {
+			return next(c)
+		}
+		if !validKey(key) {
+			return problem.Invalid(map[string]string{"Idempotency-Key": "must be 1-255 visible ASCII characters"})
+		}
+		body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+		if err != nil || len(body) > MaxBodyBytes {
+			return problem.Errorf(problem.CodeTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		io.WriteString(h, req.Method+" "+req.URL.RequestURI()+"\n")
+		h.Write(body)
+
+		p := principal(c)
+		caller := "user:" + p.UserID.String()
+		if p.TokenID != [16]byte{} {
+			caller = "token:" + p.TokenID.String()
+		}
+		ctx := req.Context()
+		stored, err := a.idem.Claim(ctx, p.Tenant, caller, key, h.Sum(nil))
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			c.Response().Header().Set("Idempotency-Replayed", "true")
+			return c.Blob(stored.Status, stored.ContentType, stored.Body)
+		}
+
+		tee := &teeWriter{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = tee
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		res := c.Response()
+		// The answer is recorded even if the client has gone away.
+		ctx = context.WithoutCancel(ctx)
+		if res.Status >= 500 || tee.buf.Len() > MaxBodyBytes {
+			err = a.idem.Release(ctx, p.Tenant, caller, key)
+		} else {
+			err = a.idem.Complete(ctx, p.Tenant, caller, key, idempotency.Response{Status: res.Status, ContentType: res.Header().Get(echo.HeaderContentType), Body: tee.buf.Bytes()})
+		}
+		if err != nil {
+			a.log.ErrorContext(ctx, "record idempotency key", "err", err)
+		}
+		return nil
+	}
+}
