@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,12 +81,20 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	idem := idempotency.New(db)
 	deps := api.Deps{
-		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Log: log,
+		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }, TrustProxy: cfg.TrustProxy,
 	}
 	e, a := api.NewServer(deps)
 	ui.Register(e, a, ui.Deps{API: deps, BaseURL: cfg.BaseURL})
+
+	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer func() { stopSweep(); wg.Wait() }()
+	wg.Go(func() {
+		idem.RunSweeper(sweepCtx, time.Hour, func(err error) { log.Error("sweep idempotency keys", "err", err) })
+	})
 
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
