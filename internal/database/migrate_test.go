@@ -1,0 +1,69 @@
+package database_test
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"switchboard/internal/database"
+	"switchboard/internal/database/dbtest"
+)
+
+// Servers starting together all run Migrate; each migration must apply once.
+func TestMigrate_ConcurrentServersApplyEachMigrationOnce(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dbtest.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := pgx.Identifier{"sbtest_concurrent_migrate"}.Sanitize()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	u, _ := url.Parse(dbtest.AdminURL())
+	u.Path = "/sbtest_concurrent_migrate"
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() {
+			db, err := database.Open(ctx, u.String())
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer db.Close()
+			errs[i] = database.Migrate(ctx, db.Pool)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("server %d: %v", i, err)
+		}
+	}
+	db, err := database.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var dup int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT version_id FROM goose_db_version WHERE is_applied GROUP BY version_id HAVING count(*) > 1) d`).Scan(&dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup != 0 {
+		t.Fatalf("%d migrations recorded more than once", dup)
+	}
+	var teams bool
+	if err := db.Pool.QueryRow(ctx, `SELECT to_regclass('public.teams') IS NOT NULL`).Scan(&teams); err != nil || !teams {
+		t.Fatalf("teams table missing after migration (%v)", err)
+	}
+}
