@@ -200,6 +200,19 @@ func (u *UI) addTeamMember(c echo.Context) error {
 	return htmxDone(c, views.TeamRowView(page(c, "", ""), teamRow(t), u.can(ctx, p, "team")), c.FormValue("email")+" added to "+t.Name+".")
 }
 
+func (u *UI) removeTeamMember(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Update, rbac.Of(p, "team", c.Param("team"))); err != nil {
+		return err
+	}
+	t, err := u.tenancy.RemoveTeamMember(ctx, p.Tenant, c.Param("team"), c.QueryParam("email"))
+	if err != nil {
+		return err
+	}
+	return htmxDone(c, views.TeamRowView(page(c, "", ""), teamRow(t), u.can(ctx, p, "team")), c.QueryParam("email")+" removed from "+t.Name+".")
+}
+
 // ---- members ----
 
 func (u *UI) membersPage(c echo.Context) error {
@@ -254,6 +267,38 @@ func (u *UI) removeMember(c echo.Context) error {
 		return err
 	}
 	return htmxDone(c, nil, "Member removed.")
+}
+
+func (u *UI) setMemberRole(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Update, rbac.Of(p, "member", c.Param("user"))); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("user"))
+	if err != nil {
+		return problem.NotFound("member", c.Param("user"))
+	}
+	m, err := u.tenancy.SetMemberRole(ctx, p.Tenant, p.Role, id, tenancy.Role(c.FormValue("role")))
+	if pe, ok := problem.As(err); ok && pe.Code != problem.CodeNotFound {
+		// Refused (the last owner, a role above one's own): put the select
+		// back to the role the member still has, and say why.
+		ms, _, lerr := u.tenancy.ListMembers(ctx, p.Tenant, "", 200)
+		if lerr != nil {
+			return lerr
+		}
+		for _, cur := range ms {
+			if cur.UserID == id {
+				row := views.MemberRow{UserID: id.String(), Email: cur.Email, Role: string(cur.Role)}
+				return htmxAnswer(c, views.MemberRoleSelect(page(c, "", ""), row), views.FlashError, pe.Message)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	row := views.MemberRow{UserID: id.String(), Email: m.Email, Role: string(m.Role)}
+	return htmxDone(c, views.MemberRoleSelect(page(c, "", ""), row), m.Email+" is now "+string(m.Role)+".")
 }
 
 // ---- tokens ----

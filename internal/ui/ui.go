@@ -73,9 +73,11 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 	t.POST("/teams", u.createTeam)
 	t.POST("/teams/:team/delete", u.deleteTeam)
 	t.POST("/teams/:team/members", u.addTeamMember)
+	t.POST("/teams/:team/members/remove", u.removeTeamMember)
 	t.GET("/members", u.membersPage)
 	t.POST("/members", u.addMember)
 	t.POST("/members/:user/remove", u.removeMember)
+	t.POST("/members/:user/role", u.setMemberRole)
 	t.GET("/tokens", u.tokensPage)
 	t.POST("/tokens", u.createToken)
 	t.POST("/tokens/:id/revoke", u.revokeToken)
@@ -305,6 +307,10 @@ func redirectWithFlash(c echo.Context, path, msg string) error {
 // htmxDone answers an htmx action: the new fragment (empty to remove the
 // target) and a success flash out of band.
 func htmxDone(c echo.Context, fragment templ.Component, msg string) error {
+	return htmxAnswer(c, fragment, views.FlashSuccess, msg)
+}
+
+func htmxAnswer(c echo.Context, fragment templ.Component, kind, msg string) error {
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().WriteHeader(http.StatusOK)
 	ctx := c.Request().Context()
@@ -313,5 +319,5 @@ func htmxDone(c echo.Context, fragment templ.Component, msg string) error {
 			return err
 		}
 	}
-	return views.FlashFragment(&views.Flash{Kind: views.FlashSuccess, Message: msg}).Render(ctx, c.Response())
+	return views.FlashFragment(&views.Flash{Kind: kind, Message: msg}).Render(ctx, c.Response())
 }
