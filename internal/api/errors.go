@@ -112,6 +112,9 @@ func (a *API) errorHandler(err error, c echo.Context) {
 	if a.onError != nil && a.onError(c, p) {
 		return
 	}
+	if p.Status == http.StatusUnauthorized {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)
 	if req.Method == http.MethodHead {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -84,9 +85,19 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		res := c.Response()
 		// The answer is recorded even if the client has gone away.
 		ctx = context.WithoutCancel(ctx)
-		if res.Status >= 500 || tee.buf.Len() > MaxBodyBytes {
+		switch {
+		case res.Status >= 500 || tee.buf.Len() > MaxBodyBytes:
 			err = a.idem.Release(ctx, p.Tenant, caller, key)
-		} else {
+		case strings.Contains(res.Header().Get("Cache-Control"), "no-store"):
+			// The answer holds a secret shown once (a new API token): keep
+			// the key, so a retry creates nothing, but never the secret.
+			pr := Problem{Type: "urn:switchboard:problem:conflict", Title: http.StatusText(http.StatusConflict), Status: http.StatusConflict, Code: problem.CodeConflict,
+				Detail: "the first request with this Idempotency-Key succeeded; its answer held a secret that is shown only once", Instance: req.URL.Path}
+			var body bytes.Buffer
+			if err = writeJSON(&body, pr); err == nil {
+				err = a.idem.Complete(ctx, p.Tenant, caller, key, idempotency.Response{Status: http.StatusConflict, ContentType: "application/problem+json", Body: body.Bytes()})
+			}
+		default:
 			err = a.idem.Complete(ctx, p.Tenant, caller, key, idempotency.Response{Status: res.Status, ContentType: res.Header().Get(echo.HeaderContentType), Body: tee.buf.Bytes()})
 		}
 		if err != nil {

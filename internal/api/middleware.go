@@ -141,14 +141,10 @@ func bearer(c echo.Context) string {
 func (a *API) authenticate(c echo.Context) (auth.Identity, error) {
 	tok := bearer(c)
 	if tok == "" {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
 		return auth.Identity{}, problem.Errorf(problem.CodeUnauthenticated, "send credentials as Authorization: Bearer <token>")
 	}
 	id, err := a.auth.Authenticate(c.Request().Context(), tok)
 	if err != nil {
-		if problem.Code(err) == problem.CodeUnauthenticated {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard", error="invalid_token"`)
-		}
 		return auth.Identity{}, err
 	}
 	c.Set(identityKey, id)

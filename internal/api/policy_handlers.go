@@ -39,7 +39,7 @@ func (a *API) createPolicy(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	r, err := a.rbac.Add(c.Request().Context(), p.Tenant, rbac.Rule{Role: in.Role, Resource: in.Resource, Action: in.Action, Condition: in.Condition, Effect: in.Effect})
+	r, err := a.rbac.Add(c.Request().Context(), p.Tenant, p.Role, rbac.Rule{Role: in.Role, Resource: in.Resource, Action: in.Action, Condition: in.Condition, Effect: in.Effect})
 	if err != nil {
 		return err
 	}

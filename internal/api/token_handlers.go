@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/auth"
+	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -15,7 +16,7 @@ import (
 type CreateTokenRequest struct {
 	Name      string       `json:"name"`
 	Role      tenancy.Role `json:"role"`
-	ExpiresAt *time.Time   `json:"expires_at,omitempty"`
+	ExpiresAt *string      `json:"expires_at,omitempty"` // RFC 3339
 }
 
 // CreateTokenResponse holds the token's secret, shown this once.
@@ -33,7 +34,15 @@ func (a *API) createToken(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, secret, err := a.auth.CreateToken(c.Request().Context(), p, in.Name, in.Role, in.ExpiresAt)
+	var expires *time.Time
+	if in.ExpiresAt != nil {
+		t, err := time.Parse(time.RFC3339, *in.ExpiresAt)
+		if err != nil {
+			return problem.Invalid(map[string]string{"expires_at": "must be an RFC 3339 time such as 2030-01-02T15:04:05Z"})
+		}
+		expires = &t
+	}
+	t, secret, err := a.auth.CreateToken(c.Request().Context(), p, in.Name, in.Role, expires)
 	if err != nil {
 		return err
 	}

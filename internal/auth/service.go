@@ -150,9 +150,13 @@ func withActorID(a audit.Actor, u tenancy.User) audit.Actor {
 // per email. Wrong credentials are one error whatever was wrong.
 func (s *Service) Login(ctx context.Context, email, password, remoteAddr string) (tenancy.User, error) {
 	now := s.cfg.Now()
-	email = strings.ToLower(strings.TrimSpace(email))
 	if ok, retry := s.byAddr.allow(remoteAddr, now); !ok {
 		return tenancy.User{}, rateLimited(retry)
+	}
+	email, valid := tenancy.NormalizeEmail(email)
+	if !valid {
+		CheckPassword(dummyHash, password)
+		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
 	}
 	if ok, retry := s.byEmail.allow(email, now); !ok {
 		return tenancy.User{}, rateLimited(retry)
@@ -259,6 +263,12 @@ func (s *Service) Scope(ctx context.Context, id Identity, slug string) (Principa
 		return Principal{UserID: t.CreatedBy, Name: "token:" + t.Name, TokenID: t.ID, Tenant: t.Tenant.ID, TenantSlug: slug, TenantInfo: t.Tenant, Role: t.Role, PolicyVersion: t.PolicyVersion}, nil
 	}
 	m, err := s.tenancy.Membership(ctx, id.UserID, slug)
+	if problem.Code(err) == problem.CodeNotFound {
+		// Only on this miss path: is the token's user gone altogether?
+		if _, uerr := s.User(ctx, id); problem.Code(uerr) == problem.CodeUnauthenticated {
+			return Principal{}, uerr
+		}
+	}
 	if err != nil {
 		return Principal{}, err
 	}

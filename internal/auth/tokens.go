@@ -56,7 +56,7 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, name string, rol
 		return APIToken{}, "", err
 	}
 	if !p.Role.AtLeast(role) {
-		return APIToken{}, "", problem.Errorf(problem.CodeForbidden, "a %s cannot create a token with the %s role", p.Role, role)
+		return APIToken{}, "", problem.Errorf(problem.CodeForbidden, "%s cannot create a token with the %s role", p.Role.WithArticle(), role)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {

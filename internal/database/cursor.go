@@ -1,7 +1,9 @@
 package database
 
 import (
+	"bytes"
 	"encoding/base64"
+	"unicode/utf8"
 
 	"switchboard/internal/problem"
 )
@@ -15,7 +17,7 @@ func EncodeCursor(key string) string { return base64.RawURLEncoding.EncodeToStri
 // DecodeCursor returns the key inside a cursor; "" decodes to "".
 func DecodeCursor(cursor string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
+	if err != nil || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		return "", problem.Invalid(map[string]string{"cursor": "is not a cursor this server issued"})
 	}
 	return string(b), nil

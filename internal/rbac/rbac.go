@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -188,25 +189,42 @@ func (s *Service) Authorize(ctx context.Context, p auth.Principal, act string, o
 	if obj.Tenant != p.Tenant || p.Tenant == uuid.Nil {
 		return problem.NotFound(obj.Kind, obj.Name)
 	}
+	if p.Role == tenancy.Owner && obj.Kind == "policy" {
+		// No rule can lock the owners out: they can always repair the policy.
+		return nil
+	}
 	c, err := s.enforcer(ctx, p.Tenant, p.PolicyVersion)
 	if err != nil {
 		return err
 	}
 	ok, err := c.enforce(subject{Role: string(p.Role), Teams: p.Teams}, toObject(obj), act)
 	if err != nil {
-		return fmt.Errorf("authorize %s %s: %w", act, obj.Kind, err)
+		// A rule whose condition fails on this request (a type error, a bad
+		// regular expression) denies: failing closed, never a 500.
+		slog.WarnContext(ctx, "policy condition failed; denying", "tenant", p.TenantSlug, "role", p.Role, "action", act, "kind", obj.Kind, "err", err)
+		ok = false
 	}
 	if !ok {
-		return problem.Errorf(problem.CodeForbidden, "a %s may not %s %s", p.Role, act, kindNoun(obj))
+		return problem.Errorf(problem.CodeForbidden, "%s may not %s %s", withArticle(string(p.Role)), act, kindNoun(obj))
 	}
 	return nil
 }
 
 func kindNoun(o Object) string {
-	if o.Name == "" {
-		return o.Kind + "s"
+	if o.Name != "" {
+		return fmt.Sprintf("%s %q", o.Kind, o.Name)
 	}
-	return fmt.Sprintf("%s %q", o.Kind, o.Name)
+	if k, ok := strings.CutSuffix(o.Kind, "y"); ok {
+		return k + "ies"
+	}
+	return o.Kind + "s"
+}
+
+func withArticle(w string) string {
+	if w != "" && strings.ContainsRune("aeiou", rune(w[0])) {
+		return "an " + w
+	}
+	return "a " + w
 }
 
 func toObject(o Object) object {
@@ -312,17 +330,28 @@ func validate(r Rule) error {
 	}
 	// Evaluate the rule on a request it matches, so the condition is
 	// compiled and run, not skipped by the cheaper tests before it.
-	kind, act := r.Resource, r.Action
-	if kind == "*" {
-		kind = "dlq"
+	kinds, act := []string{r.Resource}, r.Action
+	if r.Resource == "*" {
+		kinds = []string{"dlq", "team"}
 	}
 	if act == "*" {
 		act = Read
 	}
 	e, err := build([]Rule{r})
-	if err == nil {
-		// Either answer is fine; only an error means a bad condition.
-		_, err = e.Enforce(subject{Role: string(r.Role), Teams: []string{"t"}}, object{Kind: kind, Team: "t", Labels: map[string]string{"env": "prod"}}, act)
+	for _, kind := range kinds {
+		for _, sample := range []struct {
+			sub subject
+			obj object
+		}{
+			{subject{Role: string(r.Role), Teams: []string{"t"}}, object{Kind: kind, Name: "n", Team: "t", Labels: map[string]string{"env": "prod"}}},
+			{subject{Role: string(r.Role)}, object{Kind: kind, Labels: map[string]string{}}},
+		} {
+			if err != nil {
+				break
+			}
+			// Either answer is fine; only an error means a bad condition.
+			_, err = e.Enforce(sample.sub, sample.obj, act)
+		}
 	}
 	if err != nil {
 		return problem.Invalid(map[string]string{"condition": "is not a valid expression over r.sub (Role, Teams) and r.obj (Kind, Name, Team, Labels): use e.g. hasTeam(r.sub, r.obj.Team) or label(r.obj, \"env\") == \"prod\""})
@@ -358,11 +387,15 @@ func (s *Service) List(ctx context.Context, tenant uuid.UUID) ([]Rule, error) {
 	return append(Builtin(), rules...), nil
 }
 
-// Add adds a rule to tenant.
-func (s *Service) Add(ctx context.Context, tenant uuid.UUID, r Rule) (Rule, error) {
+// Add adds a rule to tenant on behalf of an author with role author, who
+// may only write rules for roles at or below their own.
+func (s *Service) Add(ctx context.Context, tenant uuid.UUID, author tenancy.Role, r Rule) (Rule, error) {
 	r.Builtin = false
 	if err := validate(r); err != nil {
 		return Rule{}, err
+	}
+	if !author.AtLeast(r.Role) {
+		return Rule{}, problem.Errorf(problem.CodeForbidden, "%s cannot write rules for the %s role", withArticle(string(author)), r.Role)
 	}
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		r.CreatedAt = new(time.Time)

@@ -90,7 +90,7 @@ func TestAuthorize_OtherTenantIsNotFound(t *testing.T) {
 func TestAuthorize_ABACConditions(t *testing.T) {
 	s, _, tenant, version := newTenant(t)
 	ctx := context.Background()
-	_, err := s.Add(ctx, tenant, rbac.Rule{Role: tenancy.Operator, Resource: "dlq", Action: rbac.Replay, Effect: "deny",
+	_, err := s.Add(ctx, tenant, tenancy.Owner, rbac.Rule{Role: tenancy.Operator, Resource: "dlq", Action: rbac.Replay, Effect: "deny",
 		Condition: `!hasTeam(r.sub, r.obj.Team) || label(r.obj, "env") == "prod"`})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestAdd_BumpsVersionAndTakesEffect(t *testing.T) {
 	if err := s.Authorize(ctx, p, rbac.Read, rbac.Object{Tenant: tenant, Kind: "audit"}); code(err) != "forbidden" {
 		t.Fatalf("before the rule: %v", err)
 	}
-	r, err := s.Add(ctx, tenant, rbac.Rule{Role: tenancy.Viewer, Resource: "audit", Action: rbac.Read, Effect: "allow"})
+	r, err := s.Add(ctx, tenant, tenancy.Owner, rbac.Rule{Role: tenancy.Viewer, Resource: "audit", Action: rbac.Read, Effect: "allow"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestAdd_RejectsBadRules(t *testing.T) {
 		{Role: tenancy.Viewer, Resource: "team", Action: "read", Effect: "allow", Condition: "nosuchfunc(r.sub)"},
 	}
 	for _, r := range bad {
-		if _, err := s.Add(context.Background(), tenant, r); code(err) != problem.CodeInvalid {
+		if _, err := s.Add(context.Background(), tenant, tenancy.Owner, r); code(err) != problem.CodeInvalid {
 			t.Errorf("rule %+v: got %v, want invalid", r, err)
 		}
 	}

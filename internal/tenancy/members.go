@@ -52,7 +52,7 @@ func validateGrant(granter, role Role) error {
 		return problem.Invalid(map[string]string{"role": "must be one of owner, admin, editor, operator, viewer"})
 	}
 	if !granter.AtLeast(role) {
-		return problem.Errorf(problem.CodeForbidden, "a %s cannot grant the %s role", granter, role)
+		return problem.Errorf(problem.CodeForbidden, "%s cannot grant the %s role", withArticle(granter), role)
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, granter Rol
 			return err
 		}
 		if !granter.AtLeast(before.Role) {
-			return problem.Errorf(problem.CodeForbidden, "a %s cannot change the role of a %s", granter, before.Role)
+			return problem.Errorf(problem.CodeForbidden, "%s cannot change the role of %s", withArticle(granter), withArticle(before.Role))
 		}
 		if before.Role == Owner && role != Owner {
 			if err := ensureAnotherOwner(ctx, tx, tenant, user); err != nil {
@@ -173,7 +173,7 @@ func (s *Store) RemoveMember(ctx context.Context, tenant uuid.UUID, granter Role
 			return err
 		}
 		if !granter.AtLeast(before.Role) {
-			return problem.Errorf(problem.CodeForbidden, "a %s cannot remove a %s", granter, before.Role)
+			return problem.Errorf(problem.CodeForbidden, "%s cannot remove %s", withArticle(granter), withArticle(before.Role))
 		}
 		if before.Role == Owner {
 			if err := ensureAnotherOwner(ctx, tx, tenant, user); err != nil {

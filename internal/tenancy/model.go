@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -62,11 +63,21 @@ func ValidName(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if !unicode.IsPrint(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// WithArticle returns the role with its indefinite article: "an owner".
+func (r Role) WithArticle() string { return withArticle(r) }
+
+func withArticle(r Role) string {
+	if r != "" && strings.ContainsRune("aeiou", rune(r[0])) {
+		return "an " + string(r)
+	}
+	return "a " + string(r)
 }
 
 // NormalizeEmail returns the canonical form of an address, or false if it is

@@ -106,6 +106,9 @@ func scanMembership(row pgx.Row) (Membership, error) {
 // It runs outside row-level security because it is what establishes the
 // tenant scope; it filters on the user instead.
 func (s *Store) Membership(ctx context.Context, user uuid.UUID, slug string) (Membership, error) {
+	if !ValidSlug(slug) {
+		return Membership{}, problem.NotFound("tenant", slug)
+	}
 	m, err := scanMembership(s.db.Pool.QueryRow(ctx, membershipSQL+` AND t.slug = $2`, user, slug))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Membership{}, problem.NotFound("tenant", slug)

@@ -26,6 +26,9 @@ func scanTeam(r pgx.Row) (Team, error) {
 }
 
 func getTeam(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, slug string, lock bool) (Team, error) {
+	if !ValidSlug(slug) {
+		return Team{}, problem.NotFound("team", slug)
+	}
 	q := teamSQL + ` AND t.slug = $2`
 	if lock {
 		q += ` FOR UPDATE OF t`

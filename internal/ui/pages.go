@@ -430,7 +430,7 @@ func (u *UI) createPolicy(c echo.Context) error {
 		return err
 	}
 	f := views.PolicyForm{Role: c.FormValue("role"), Resource: c.FormValue("resource"), Action: c.FormValue("action"), Condition: c.FormValue("condition"), Effect: c.FormValue("effect")}
-	_, err := u.rbac.Add(ctx, p.Tenant, rbac.Rule{Role: tenancy.Role(f.Role), Resource: f.Resource, Action: f.Action, Condition: f.Condition, Effect: f.Effect})
+	_, err := u.rbac.Add(ctx, p.Tenant, p.Role, rbac.Rule{Role: tenancy.Role(f.Role), Resource: f.Resource, Action: f.Action, Condition: f.Condition, Effect: f.Effect})
 	if err != nil {
 		errs, err := formErrors(err, nil)
 		if err != nil {
