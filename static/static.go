@@ -12,5 +12,5 @@ import "embed"
 // FS is the embedded tree: app.css, app.js and vendor/ (htmx and its
 // README).
 //
-//go:embed app.css app.js vendor
+//go:embed app.css app.js favicon.svg vendor
 var FS embed.FS

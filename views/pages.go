@@ -2,6 +2,7 @@ package views
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -80,6 +81,28 @@ func tokenState(t TokenRow, now time.Time) string {
 		return "expired"
 	}
 	return "active"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func tenantRules(rs []PolicyRow) []PolicyRow {
+	var out []PolicyRow
+	for _, r := range rs {
+		if !r.Builtin {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func builtinRules(rs []PolicyRow) []PolicyRow {
+	var out []PolicyRow
+	for _, r := range rs {
+		if r.Builtin {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // RoleOptions are the five roles, most powerful first.

@@ -79,9 +79,13 @@ func TestLayout_TenantSwitcherHasOptionPerTenantWithCurrentSelected(t *testing.T
 		t.Errorf("switcher lacks data-navigate: %s", sel)
 	}
 	got := optionRE.FindAllStringSubmatch(sel, -1)
-	if len(got) != len(p.Tenants) {
-		t.Fatalf("got %d options, want %d: %s", len(got), len(p.Tenants), sel)
+	if len(got) != len(p.Tenants)+1 {
+		t.Fatalf("got %d options, want %d tenants and the new-organisation entry: %s", len(got), len(p.Tenants), sel)
 	}
+	if last := got[len(got)-1]; last[1] != "/tenants/new" || last[2] != "" {
+		t.Errorf("last option = %q, want the unselected /tenants/new", last[0])
+	}
+	got = got[:len(got)-1]
 	for i, m := range got {
 		want := "/t/" + p.Tenants[i].Slug + "/teams"
 		if m[1] != want {

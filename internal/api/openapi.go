@@ -188,7 +188,7 @@ type docCache struct {
 
 var docsTmpl = template.Must(template.New("docs").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard API</title><link rel="stylesheet" href="/static/app.css"></head>
+<title>Switchboard API</title><link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/static/app.css"></head>
 <body><main class="docs"><h1>Switchboard API</h1>
 <p>Machine-readable: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a> (OpenAPI 3.1).
 Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>: an access token from <code>POST /api/v1/auth/login</code> or an API token.

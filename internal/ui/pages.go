@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/idempotency"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -311,6 +313,9 @@ func (u *UI) tokensPage(c echo.Context) error {
 	return u.renderTokens(c, http.StatusOK, "", "", string(tenancy.Viewer), nil)
 }
 
+// The token form carries a one-time form_id: submitting the same form twice
+// (a reload of the answer page, a double click) creates one token, not two.
+
 func (u *UI) renderTokens(c echo.Context, status int, secret, name, role string, errs views.FormErrors) error {
 	p := principal(c)
 	ctx := c.Request().Context()
@@ -328,7 +333,11 @@ func (u *UI) renderTokens(c echo.Context, status int, secret, name, role string,
 	if secret != "" {
 		c.Response().Header().Set("Cache-Control", "no-store")
 	}
-	return render(c, status, views.TokensPage(page(c, "API tokens", views.SectionTokens), rows, u.can(ctx, p, "token"), secret, name, role, errs))
+	formID, err := randomToken()
+	if err != nil {
+		return err
+	}
+	return render(c, status, views.TokensPage(page(c, "API tokens", views.SectionTokens), rows, u.can(ctx, p, "token"), secret, formID, name, role, errs))
 }
 
 func (u *UI) createToken(c echo.Context) error {
@@ -347,7 +356,29 @@ func (u *UI) createToken(c echo.Context) error {
 		d = d.Add(24*time.Hour - time.Second) // the end of that day, UTC
 		expires = &d
 	}
+	formID := c.FormValue("form_id")
+	caller := "ui:" + p.UserID.String()
+	if formID != "" {
+		h := sha256.Sum256([]byte(name + "\x00" + role + "\x00" + c.FormValue("expires_at")))
+		stored, err := u.idem.Claim(ctx, p.Tenant, caller, "token-form:"+formID, h[:])
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			page := page(c, "API tokens", views.SectionTokens)
+			c.Set(pageKey, withFlash(page, views.FlashError, "This form was already submitted: the token exists, and its secret was shown once."))
+			return u.renderTokens(c, http.StatusOK, "", "", string(tenancy.Viewer), nil)
+		}
+	}
 	_, secret, err := u.auth.CreateToken(ctx, p, name, tenancy.Role(role), expires)
+	if formID != "" {
+		bg := context.WithoutCancel(ctx)
+		if err != nil {
+			_ = u.idem.Release(bg, p.Tenant, caller, "token-form:"+formID) // nothing was created; the form may be sent again
+		} else if cerr := u.idem.Complete(bg, p.Tenant, caller, "token-form:"+formID, idempotency.Response{Status: http.StatusCreated}); cerr != nil {
+			return cerr
+		}
+	}
 	if err != nil {
 		errs, err := formErrors(err, nil)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"switchboard/internal/api"
 	"switchboard/internal/auth"
+	"switchboard/internal/idempotency"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -28,6 +29,7 @@ type Deps struct {
 
 // UI is the browser surface.
 type UI struct {
+	idem    *idempotency.Store
 	auth    *auth.Service
 	tenancy *tenancy.Store
 	rbac    *rbac.Service
@@ -47,7 +49,7 @@ const (
 // Register adds the UI's routes and static files to e, and makes the API's
 // error handler render pages for browser routes.
 func Register(e *echo.Echo, a *api.API, d Deps) *UI {
-	u := &UI{auth: d.API.Auth, tenancy: d.API.Tenancy, rbac: d.API.RBAC, d: d.API}
+	u := &UI{idem: d.API.Idem, auth: d.API.Auth, tenancy: d.API.Tenancy, rbac: d.API.RBAC, d: d.API}
 	if bu, err := url.Parse(d.BaseURL); err == nil {
 		u.origin = bu.Scheme + "://" + bu.Host
 		u.secure = bu.Scheme == "https"
@@ -56,6 +58,7 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static.FS)))))
 
+	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 	e.GET("/", u.home, u.session)
 	e.GET("/login", u.loginPage)
 	e.POST("/login", u.login, u.anonCSRF)
@@ -260,6 +263,11 @@ func (u *UI) clearCookie(c echo.Context, name string) {
 }
 
 func principal(c echo.Context) auth.Principal { return c.Get(principalKey).(auth.Principal) }
+
+func withFlash(p views.Page, kind, msg string) views.Page {
+	p.Flash = &views.Flash{Kind: kind, Message: msg}
+	return p
+}
 
 func page(c echo.Context, title, section string) views.Page {
 	p := c.Get(pageKey).(views.Page)
