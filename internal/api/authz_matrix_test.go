@@ -236,6 +236,9 @@ var matrix = []matrixRow{
 
 	{"GET", "/policies", [7]int{200, 200, 403, 403, 403, 403, 200}, fixed("/policies", nil)},
 	{"POST", "/policies", [7]int{201, 201, 403, 403, 403, 403, 201}, fixed("/policies", neutralRule)},
+	{"DELETE", "/policies", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
+		return cell{tenantPath(tenant, "/policies"), map[string]string{"id": f.newPolicy(s, tenant)}}
+	}},
 	{"DELETE", "/policies/:id", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
 		return cell{tenantPath(tenant, "/policies/"+f.newPolicy(s, tenant)), nil}
 	}},

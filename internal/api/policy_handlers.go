@@ -3,8 +3,10 @@ package api
 import (
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -46,14 +48,35 @@ func (a *API) createPolicy(c echo.Context) error {
 	return c.JSON(http.StatusCreated, r)
 }
 
+// DeletePolicyRequest names the rule to remove.
+type DeletePolicyRequest struct {
+	ID string `json:"id"`
+}
+
 func (a *API) deletePolicy(c echo.Context) error {
+	return a.removePolicy(c, c.Param("id"))
+}
+
+func (a *API) deletePolicyByBody(c echo.Context) error {
 	p := principal(c)
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "policy", c.Param("id"))); err != nil {
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "policy", "")); err != nil {
 		return err
 	}
-	id, err := pathUUID(c, "id", "policy")
-	if err != nil {
+	var in DeletePolicyRequest
+	if err := decodeJSON(c, &in); err != nil {
 		return err
+	}
+	return a.removePolicy(c, in.ID)
+}
+
+func (a *API) removePolicy(c echo.Context, rawID string) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "policy", rawID)); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return problem.NotFound("policy", rawID)
 	}
 	if err := a.rbac.Remove(c.Request().Context(), p.Tenant, id); err != nil {
 		return err

@@ -74,6 +74,7 @@ func (a *API) routes() []route {
 
 		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules", Tag: "policies", Auth: authTenant, Response: List[rbac.Rule]{}, Status: 200, handler: a.listPolicies},
 		{Method: http.MethodPost, Path: t + "/policies", Summary: "Add a policy rule (RBAC with an optional ABAC condition)", Tag: "policies", Auth: authTenant, Request: CreatePolicyRequest{}, Response: rbac.Rule{}, Status: 201, handler: a.createPolicy},
+		{Method: http.MethodDelete, Path: t + "/policies", Summary: "Remove a tenant policy rule named in the body", Tag: "policies", Auth: authTenant, Request: DeletePolicyRequest{}, Status: 204, handler: a.deletePolicyByBody},
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},
 	}
 }
