@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/problem"
+	"switchboard/internal/rbac"
 )
 
 // MaxBodyBytes bounds every JSON request body.
@@ -150,4 +153,27 @@ func list[T any](items []T, next string) List[T] {
 		items = []T{}
 	}
 	return List[T]{Items: items, NextCursor: next}
+}
+
+// pageFunc reads one page of a tenant's objects.
+type pageFunc[T any] func(ctx context.Context, tenant uuid.UUID, cursor string, limit int) ([]T, string, error)
+
+// listOf returns the handler of a paged list of kind: authorize reading,
+// read the page parameters, fetch, encode.
+func listOf[T any](a *API, kind string, fetch pageFunc[T]) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := principal(c)
+		if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, kind, "")); err != nil {
+			return err
+		}
+		limit, cursor, err := pageParams(c)
+		if err != nil {
+			return err
+		}
+		items, next, err := fetch(c.Request().Context(), p.Tenant, cursor, limit)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list(items, next))
+	}
 }

@@ -30,22 +30,6 @@ func pathUUID(c echo.Context, name, kind string) (uuid.UUID, error) {
 	return id, nil
 }
 
-func (a *API) listMembers(c echo.Context) error {
-	p := principal(c)
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "member", "")); err != nil {
-		return err
-	}
-	limit, cursor, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	items, next, err := a.tenancy.ListMembers(c.Request().Context(), p.Tenant, cursor, limit)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list(items, next))
-}
-
 func (a *API) addMember(c echo.Context) error {
 	p := principal(c)
 	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Create, rbac.Of(p, "member", "")); err != nil {

@@ -83,19 +83,3 @@ func (a *API) removePolicy(c echo.Context, rawID string) error {
 	}
 	return c.NoContent(http.StatusNoContent)
 }
-
-func (a *API) listAudit(c echo.Context) error {
-	p := principal(c)
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "audit", "")); err != nil {
-		return err
-	}
-	limit, cursor, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	items, next, err := a.audit.List(c.Request().Context(), p.Tenant, cursor, limit)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list(items, next))
-}

@@ -53,7 +53,7 @@ func (a *API) routes() []route {
 		{Method: http.MethodPost, Path: v1 + "/tenants", Summary: "Create a tenant you own", Tag: "tenants", Auth: authIdentity, Request: tenantInput{}, Response: TenantResponse{}, Status: 201, handler: a.createTenant},
 		{Method: http.MethodGet, Path: t, Summary: "A tenant and your role in it", Tag: "tenants", Auth: authTenant, Response: TenantResponse{}, Status: 200, handler: a.getTenant},
 
-		{Method: http.MethodGet, Path: t + "/teams", Summary: "List teams", Tag: "teams", Auth: authTenant, Response: List[tenancy.Team]{}, Status: 200, Paged: true, handler: a.listTeams},
+		{Method: http.MethodGet, Path: t + "/teams", Summary: "List teams", Tag: "teams", Auth: authTenant, Response: List[tenancy.Team]{}, Status: 200, Paged: true, handler: listOf(a, "team", a.tenancy.ListTeams)},
 		{Method: http.MethodPost, Path: t + "/teams", Summary: "Create a team", Tag: "teams", Auth: authTenant, Request: CreateTeamRequest{}, Response: tenancy.Team{}, Status: 201, handler: a.createTeam},
 		{Method: http.MethodGet, Path: t + "/teams/:team", Summary: "Get a team (with its ETag)", Tag: "teams", Auth: authTenant, Response: tenancy.Team{}, Status: 200, handler: a.getTeam},
 		{Method: http.MethodPatch, Path: t + "/teams/:team", Summary: "Update a team (If-Match for optimistic concurrency)", Tag: "teams", Auth: authTenant, Request: UpdateTeamRequest{}, Response: tenancy.Team{}, Status: 200, IfMatch: true, handler: a.updateTeam},
@@ -61,16 +61,16 @@ func (a *API) routes() []route {
 		{Method: http.MethodPost, Path: t + "/teams/:team/members", Summary: "Add a tenant member to a team", Tag: "teams", Auth: authTenant, Request: TeamMemberRequest{}, Response: tenancy.Team{}, Status: 200, handler: a.addTeamMember},
 		{Method: http.MethodDelete, Path: t + "/teams/:team/members/:email", Summary: "Remove a member from a team", Tag: "teams", Auth: authTenant, Response: tenancy.Team{}, Status: 200, handler: a.removeTeamMember},
 
-		{Method: http.MethodGet, Path: t + "/members", Summary: "List members", Tag: "members", Auth: authTenant, Response: List[tenancy.Member]{}, Status: 200, Paged: true, handler: a.listMembers},
+		{Method: http.MethodGet, Path: t + "/members", Summary: "List members", Tag: "members", Auth: authTenant, Response: List[tenancy.Member]{}, Status: 200, Paged: true, handler: listOf(a, "member", a.tenancy.ListMembers)},
 		{Method: http.MethodPost, Path: t + "/members", Summary: "Add a member (invites an email with no account)", Tag: "members", Auth: authTenant, Request: AddMemberRequest{}, Response: tenancy.Member{}, Status: 201, handler: a.addMember},
 		{Method: http.MethodPatch, Path: t + "/members/:user", Summary: "Change a member's role", Tag: "members", Auth: authTenant, Request: UpdateMemberRequest{}, Response: tenancy.Member{}, Status: 200, handler: a.updateMember},
 		{Method: http.MethodDelete, Path: t + "/members/:user", Summary: "Remove a member", Tag: "members", Auth: authTenant, Status: 204, handler: a.removeMember},
 
-		{Method: http.MethodGet, Path: t + "/tokens", Summary: "List API tokens", Tag: "tokens", Auth: authTenant, Response: List[auth.APIToken]{}, Status: 200, Paged: true, handler: a.listTokens},
+		{Method: http.MethodGet, Path: t + "/tokens", Summary: "List API tokens", Tag: "tokens", Auth: authTenant, Response: List[auth.APIToken]{}, Status: 200, Paged: true, handler: listOf(a, "token", a.auth.ListTokens)},
 		{Method: http.MethodPost, Path: t + "/tokens", Summary: "Create an API token (its secret is shown once)", Tag: "tokens", Auth: authTenant, Request: CreateTokenRequest{}, Response: CreateTokenResponse{}, Status: 201, handler: a.createToken},
 		{Method: http.MethodDelete, Path: t + "/tokens/:id", Summary: "Revoke an API token", Tag: "tokens", Auth: authTenant, Status: 204, handler: a.revokeToken},
 
-		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true, handler: a.listAudit},
+		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true, handler: listOf(a, "audit", a.audit.List)},
 
 		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules", Tag: "policies", Auth: authTenant, Response: List[rbac.Rule]{}, Status: 200, handler: a.listPolicies},
 		{Method: http.MethodPost, Path: t + "/policies", Summary: "Add a policy rule (RBAC with an optional ABAC condition)", Tag: "policies", Auth: authTenant, Request: CreatePolicyRequest{}, Response: rbac.Rule{}, Status: 201, handler: a.createPolicy},

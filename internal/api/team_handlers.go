@@ -69,22 +69,6 @@ func (a *API) createTeam(c echo.Context) error {
 	return c.JSON(http.StatusCreated, t)
 }
 
-func (a *API) listTeams(c echo.Context) error {
-	p := principal(c)
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "team", "")); err != nil {
-		return err
-	}
-	limit, cursor, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	items, next, err := a.tenancy.ListTeams(c.Request().Context(), p.Tenant, cursor, limit)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list(items, next))
-}
-
 func (a *API) getTeam(c echo.Context) error {
 	if err := a.authorizeTeam(c, rbac.Read); err != nil {
 		return err

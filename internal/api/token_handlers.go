@@ -50,22 +50,6 @@ func (a *API) createToken(c echo.Context) error {
 	return c.JSON(http.StatusCreated, CreateTokenResponse{APIToken: t, Token: secret})
 }
 
-func (a *API) listTokens(c echo.Context) error {
-	p := principal(c)
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "token", "")); err != nil {
-		return err
-	}
-	limit, cursor, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	items, next, err := a.auth.ListTokens(c.Request().Context(), p.Tenant, cursor, limit)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, list(items, next))
-}
-
 func (a *API) revokeToken(c echo.Context) error {
 	p := principal(c)
 	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "token", c.Param("id"))); err != nil {
