@@ -1,0 +1,75 @@
+// Package lockd is Switchboard's coordination service: one hashicorp/raft
+// group whose replicated state machine holds, per tenant, locks with leases
+// and fencing tokens, elections, and a compare-and-set key-value space.
+//
+// A Node is one member of the group. It stores the Raft log and stable state
+// in raft-boltdb (DataDir/raft.db), snapshots in DataDir/snapshots, and talks
+// to its peers over TCP. With no configuration it is a single-node group
+// that bootstraps itself; 3 or 5 voters come from Config.Peers or from
+// AddVoter on the leader.
+//
+// # Requests
+//
+// Writes (Acquire, Renew, Release, Campaign, RenewLeadership, Resign, Put,
+// Delete) are proposed by the leader. Reads that promise the latest state
+// (Verify, ListLocks, Leader, Get, ListKV) run on the leader after a ReadIndex
+// round: commit index, quorum heartbeat, wait for apply. A follower answers
+// both with *ErrNotLeader (problem code unavailable, Retry-After 1) naming the
+// leader, for the HTTP layer to redirect or forward; with no leader, or while
+// a new leader takes over, the answer is unavailable with Retry-After, never
+// a stale value. Streams (WatchLocks, Observe, Watch) run on any node from
+// what it has applied.
+//
+// A write whose entry may have reached the log but whose commit was not
+// confirmed (leadership lost mid-flight) answers *ErrOutcomeUnknown: it may
+// still take effect. An Acquire lost that way leaves an orphaned lease that
+// ends with its TTL.
+//
+// All names (locks, elections, owners, candidates, keys) are 1..256 bytes of
+// printable UTF-8; TTLs are 100ms..1h, waits 0..1min, values up to 64 KiB.
+// Tenants are separate name spaces: another tenant's lock is not found.
+//
+// # Invariants
+//
+// Determinism. Apply reads only the log entry and the state. Time enters as
+// data: the leader stamps its clock into every command it proposes ("now"),
+// the state machine's clock is the largest stamp applied so far, and lease
+// expiry is itself a command (expire) the leader proposes when its clock
+// passes a lease's ExpiresAt. Tokens are drawn by the proposer and carried in
+// the command. A follower, or a node replaying its log after a restart,
+// reaches exactly the leader's state, and never ends a lease early or late
+// on account of its own clock. The leader's clock is wall time at start plus
+// monotonic time since, so a wall-clock step does not shorten leases.
+//
+// No double holder. A lease exists only with a holder; waiters queue FIFO
+// behind it and are granted only when the holder's lease ends (release or
+// expiry) in the same log entry that ends it. Two holders of one lock at one
+// log position are impossible by construction. A client holding a lock must
+// still stop using it at its own send time + ttl at the latest; the fencing
+// token lets the protected resource reject a holder that did not.
+//
+// Fencing monotonic. A lock's fencing token (an election's term) is the Raft
+// index of the entry that granted it. Each grant comes in a later entry than
+// the last, and Raft indexes are durable and never reused, so tokens of one
+// lock strictly increase across leader changes and restarts. Verify answers
+// true only for the current holder's token while its lease runs.
+//
+// Grace period (the exact rule). A node that becomes leader, before it serves
+// a linearizable read or proposes any expiry, (1) commits a barrier so every
+// entry of earlier terms is applied, then (2) commits a promote entry stamped
+// with its clock now_L carrying G = max(Config.LeaseGrace,
+// Config.ElectionTimeout). Applying promote sets ExpiresAt := max(ExpiresAt,
+// now_L + G) for every lock and election lease. The leader then expires a
+// lease only in an expire entry stamped with a time ≥ ExpiresAt, checked
+// again by Apply against the state clock. So a lease whose holder could not
+// renew while there was no leader lasts at least G after the new leader
+// took over — long enough to find it and renew — and no lease ends before
+// the time it was last promised. Waiters' deadlines are not extended: their
+// callers were attached to the old leader and have been told to retry.
+//
+// Acquire waiting. A queued waiter carries a deadline (proposal time +
+// wait). The state machine never grants a waiter past its deadline, the
+// waiting call withdraws itself with a cancel entry when its wait runs out
+// (a grant that raced the cancel is returned to the caller, never lost), and
+// the leader sweeps waiters whose deadline passed long ago.
+package lockd
