@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"switchboard/internal/lockd"
 )
 
 // config is everything the server reads from its environment and flags;
@@ -22,6 +24,10 @@ type config struct {
 	JWTKey      string // SWITCHBOARD_JWT_KEY: base64 Ed25519 seed; empty: DataDir/jwt-ed25519.pem
 	LogLevel    string // SWITCHBOARD_LOG_LEVEL: debug, info, warn, error
 	TrustProxy  bool   // SWITCHBOARD_TRUST_PROXY: take client addresses from X-Forwarded-For
+	NodeID      string // SWITCHBOARD_NODE_ID: this node's id in the Raft group
+	RaftAddr    string // SWITCHBOARD_RAFT_ADDR: the Raft TCP listen address
+	RaftPeers   string // SWITCHBOARD_RAFT_PEERS: id=host:port,... of the initial voters; empty: a single-node group
+	RaftJoin    bool   // SWITCHBOARD_RAFT_JOIN: start empty and wait to be added by the leader
 }
 
 func loadConfig(args []string) (config, error) {
@@ -32,13 +38,18 @@ func loadConfig(args []string) (config, error) {
 		BaseURL:     os.Getenv("SWITCHBOARD_BASE_URL"),
 		JWTKey:      os.Getenv("SWITCHBOARD_JWT_KEY"),
 		LogLevel:    env("SWITCHBOARD_LOG_LEVEL", "info"),
+		NodeID:      env("SWITCHBOARD_NODE_ID", "node1"),
+		RaftAddr:    env("SWITCHBOARD_RAFT_ADDR", "127.0.0.1:8090"),
+		RaftPeers:   os.Getenv("SWITCHBOARD_RAFT_PEERS"),
 	}
-	if v := os.Getenv("SWITCHBOARD_TRUST_PROXY"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return c, fmt.Errorf("SWITCHBOARD_TRUST_PROXY must be true or false, not %q", v)
+	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin} {
+		if v := os.Getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("%s must be true or false, not %q", name, v)
+			}
+			*dst = b
 		}
-		c.TrustProxy = b
 	}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (SWITCHBOARD_ADDR)")
@@ -47,6 +58,10 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public URL of this server (SWITCHBOARD_BASE_URL); default http://<addr>")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "take client addresses from X-Forwarded-For (SWITCHBOARD_TRUST_PROXY)")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's id in the Raft group (SWITCHBOARD_NODE_ID)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address (SWITCHBOARD_RAFT_ADDR)")
+	fs.StringVar(&c.RaftPeers, "raft-peers", c.RaftPeers, "initial voters as id=host:port,...; empty for a single node (SWITCHBOARD_RAFT_PEERS)")
+	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -73,6 +88,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("SWITCHBOARD_BASE_URL %q must be an http(s) URL", c.BaseURL)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		return fmt.Errorf("raft address %q: %w", c.RaftAddr, err)
+	}
+	if _, err := c.peers(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -86,4 +107,20 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// peers parses RaftPeers: "id=host:port,id=host:port".
+func (c *config) peers() ([]lockd.Peer, error) {
+	if c.RaftPeers == "" {
+		return nil, nil
+	}
+	var out []lockd.Peer
+	for _, p := range strings.Split(c.RaftPeers, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if _, _, err := net.SplitHostPort(addr); !ok || id == "" || err != nil {
+			return nil, fmt.Errorf("SWITCHBOARD_RAFT_PEERS entry %q must be id=host:port", p)
+		}
+		out = append(out, lockd.Peer{ID: id, Addr: addr})
+	}
+	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
 	"switchboard/internal/idempotency"
+	"switchboard/internal/lockd"
 	"switchboard/internal/pgembed"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -76,6 +77,18 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("signing key: %w", err)
 	}
+	peers, _ := cfg.peers() // validated in loadConfig
+	locks, err := lockd.New(lockd.Config{NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, DataDir: filepath.Join(cfg.DataDir, "raft"),
+		Peers: peers, Join: cfg.RaftJoin}, log)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	defer func() {
+		if err := locks.Close(); err != nil {
+			log.Error("stop raft", "err", err)
+		}
+	}()
+
 	ten := tenancy.New(db)
 	authn, err := auth.New(auth.Config{Issuer: cfg.BaseURL, Key: key}, db, ten)
 	if err != nil {
@@ -84,7 +97,16 @@ func run(ctx context.Context, args []string) error {
 	idem := idempotency.New(db)
 	deps := api.Deps{
 		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
-		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }, TrustProxy: cfg.TrustProxy,
+		Locks: locks, TrustProxy: cfg.TrustProxy,
+		Ready: func(ctx context.Context) error {
+			if err := db.Pool.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if err := locks.Ready(); err != nil {
+				return fmt.Errorf("raft: %w", err)
+			}
+			return nil
+		},
 	}
 	e, a := api.NewServer(deps)
 	ui.Register(e, a, ui.Deps{API: deps, BaseURL: cfg.BaseURL})

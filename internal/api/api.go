@@ -15,6 +15,7 @@ import (
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/idempotency"
+	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -26,6 +27,7 @@ type Deps struct {
 	RBAC    *rbac.Service
 	Audit   *audit.Log
 	Idem    *idempotency.Store
+	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Log     *slog.Logger
 	// Ready reports whether the server can serve (database reachable, ...).
 	Ready func(ctx context.Context) error
@@ -43,6 +45,7 @@ type API struct {
 	rbac    *rbac.Service
 	audit   *audit.Log
 	idem    *idempotency.Store
+	locks   *lockd.Node
 	log     *slog.Logger
 	ready   func(ctx context.Context) error
 	reg     *prometheus.Registry
@@ -61,7 +64,7 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 		d.Registry = prometheus.NewRegistry()
 		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, log: d.Log, ready: d.Ready, reg: d.Registry}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, log: d.Log, ready: d.Ready, reg: d.Registry}
 	a.metrics = newHTTPMetrics(d.Registry)
 
 	e := echo.New()
@@ -94,6 +97,8 @@ func (a *API) register(e *echo.Echo) {
 		switch r.Auth {
 		case authIdentity:
 			h = a.requireIdentity(h)
+		case authTenantStream:
+			h = a.requireTenantStream(h)
 		case authTenant:
 			if r.Method == http.MethodPost && a.idem != nil {
 				h = a.idempotent(h)

@@ -22,6 +22,7 @@ import (
 	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
 	"switchboard/internal/idempotency"
+	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
 )
@@ -39,7 +40,20 @@ type testServer struct {
 
 const testIssuer = "http://switchboard.test"
 
-type serverOption func(*auth.Config)
+// serverConfig is what a test may change about its server.
+type serverConfig struct {
+	auth  auth.Config
+	locks bool // start a single-node Raft group for the lock services
+}
+
+type serverOption func(*serverConfig)
+
+// withAuth changes the identity service's configuration.
+func withAuth(f func(*auth.Config)) serverOption { return func(c *serverConfig) { f(&c.auth) } }
+
+// withLocks starts a single-node Raft group behind the lock, election and
+// KV routes (about a second per server, so only for tests that use them).
+func withLocks() serverOption { return func(c *serverConfig) { c.locks = true } }
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
@@ -48,17 +62,32 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := auth.Config{Issuer: testIssuer, Key: key, LoginBurst: 1000, LoginEvery: time.Millisecond}
+	sc := serverConfig{auth: auth.Config{Issuer: testIssuer, Key: key, LoginBurst: 1000, LoginEvery: time.Millisecond}}
 	for _, o := range opts {
-		o(&cfg)
+		o(&sc)
 	}
 	ten := tenancy.New(db)
-	authn, err := auth.New(cfg, db, ten)
+	authn, err := auth.New(sc.auth, db, ten)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(api.LogHandler(slog.NewTextHandler(io.Discard, nil)))
-	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Log: log,
+	var locks *lockd.Node
+	if sc.locks {
+		locks, err = lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { locks.Close() })
+		deadline := time.Now().Add(15 * time.Second)
+		for locks.Ready() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("raft not ready: %v", locks.Ready())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -158,7 +158,7 @@ func buildOpenAPI(routes []route) object {
 			op["security"] = []object{{"bearer": []string{}}}
 			responses["401"] = problemResponse("Missing, expired, revoked or invalid credentials")
 		}
-		if r.Auth == authTenant {
+		if r.Auth == authTenant || r.Auth == authTenantStream {
 			responses["403"] = problemResponse("Your role may not do this")
 			responses["404"] = problemResponse("No such object, or a tenant you cannot see")
 		}

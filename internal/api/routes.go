@@ -14,9 +14,10 @@ import (
 type authLevel int
 
 const (
-	authNone     authLevel = iota // public
-	authIdentity                  // any valid bearer credential
-	authTenant                    // a bearer credential that can see :tenant
+	authNone         authLevel = iota // public
+	authIdentity                      // any valid bearer credential
+	authTenant                        // a bearer credential that can see :tenant
+	authTenantStream                  // authTenant, or the browser session cookie (WebSocket streams)
 )
 
 // route is one endpoint and what the OpenAPI document says of it.
@@ -40,7 +41,7 @@ const v1 = "/api/v1"
 // it and the OpenAPI document is generated from it.
 func (a *API) routes() []route {
 	t := v1 + "/tenants/:tenant"
-	return []route{
+	rs := []route{
 		{Method: http.MethodGet, Path: "/healthz", Summary: "The process is up", Tag: "operations", Response: statusResponse{}, Status: 200, handler: a.healthz},
 		{Method: http.MethodGet, Path: "/readyz", Summary: "The server can serve: the database is reachable", Tag: "operations", Response: statusResponse{}, Status: 200, handler: a.readyz},
 		{Method: http.MethodGet, Path: v1 + "/openapi.json", Summary: "This OpenAPI document", Tag: "operations", Status: 200, handler: a.openAPI},
@@ -77,4 +78,5 @@ func (a *API) routes() []route {
 		{Method: http.MethodDelete, Path: t + "/policies", Summary: "Remove a tenant policy rule named in the body", Tag: "policies", Auth: authTenant, Request: DeletePolicyRequest{}, Status: 204, handler: a.deletePolicyByBody},
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},
 	}
+	return append(rs, a.lockRoutes()...)
 }

@@ -218,7 +218,7 @@ func TestAPIToken_RevokedExpiredAndTamperedAreUnauthenticated(t *testing.T) {
 
 func TestLogin_RateLimitedWith429AndRetryAfter(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, func(c *auth.Config) { c.LoginBurst = 3; c.LoginEvery = time.Hour })
+	s := newTestServer(t, withAuth(func(c *auth.Config) { c.LoginBurst = 3; c.LoginEvery = time.Hour }))
 	s.signup("ada@acme.test", "acme") // its login is the first attempt on ada's account
 	login := func(email, password string) response {
 		return s.do("POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password})

@@ -11,6 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// SessionCookie is the name of the browser session cookie.
+const SessionCookie = "sb_session"
+
 // Session is a signed-in browser.
 type Session struct {
 	UserID uuid.UUID

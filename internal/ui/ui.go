@@ -39,7 +39,7 @@ type UI struct {
 }
 
 const (
-	sessionCookie = "sb_session"
+	sessionCookie = auth.SessionCookie
 	anonCSRF      = "sb_csrf" // double-submit token for the sign-in and sign-up forms
 	sessionKey    = "switchboard.session"
 	pageKey       = "switchboard.page"
@@ -88,6 +88,7 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 	t.GET("/policies", u.policiesPage)
 	t.POST("/policies", u.createPolicy)
 	t.POST("/policies/:id/delete", u.deletePolicy)
+	u.registerCoordination(t)
 	return u
 }
 
