@@ -50,6 +50,8 @@ const (
 	SectionTokens   = "tokens"
 	SectionAudit    = "audit"
 	SectionPolicies = "policies"
+	// SectionCoordination is the lock, election and cluster page.
+	SectionCoordination = "coordination"
 )
 
 // navItem is one entry of the section nav.
@@ -66,6 +68,7 @@ func navItems() []navItem {
 		{SectionTokens, "API tokens"},
 		{SectionAudit, "Audit log"},
 		{SectionPolicies, "Policies"},
+		{SectionCoordination, "Locks & elections"},
 	}
 }
 

@@ -28,6 +28,7 @@ type config struct {
 	RaftAddr    string // SWITCHBOARD_RAFT_ADDR: the Raft TCP listen address
 	RaftPeers   string // SWITCHBOARD_RAFT_PEERS: id=host:port,... of the initial voters; empty: a single-node group
 	RaftJoin    bool   // SWITCHBOARD_RAFT_JOIN: start empty and wait to be added by the leader
+	Operators   string // SWITCHBOARD_OPERATORS: emails of the platform operators, comma-separated
 }
 
 func loadConfig(args []string) (config, error) {
@@ -41,6 +42,7 @@ func loadConfig(args []string) (config, error) {
 		NodeID:      env("SWITCHBOARD_NODE_ID", "node1"),
 		RaftAddr:    env("SWITCHBOARD_RAFT_ADDR", "127.0.0.1:8090"),
 		RaftPeers:   os.Getenv("SWITCHBOARD_RAFT_PEERS"),
+		Operators:   os.Getenv("SWITCHBOARD_OPERATORS"),
 	}
 	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin} {
 		if v := os.Getenv(name); v != "" {
@@ -61,6 +63,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's id in the Raft group (SWITCHBOARD_NODE_ID)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address (SWITCHBOARD_RAFT_ADDR)")
 	fs.StringVar(&c.RaftPeers, "raft-peers", c.RaftPeers, "initial voters as id=host:port,...; empty for a single node (SWITCHBOARD_RAFT_PEERS)")
+	fs.StringVar(&c.Operators, "operators", c.Operators, "emails of the platform operators, who may change the Raft group's members (SWITCHBOARD_OPERATORS)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

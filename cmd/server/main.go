@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string) error {
 	idem := idempotency.New(db)
 	deps := api.Deps{
 		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
-		Locks: locks, TrustProxy: cfg.TrustProxy,
+		Locks: locks, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
 		Ready: func(ctx context.Context) error {
 			if err := db.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

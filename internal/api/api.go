@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,7 +29,10 @@ type Deps struct {
 	Audit   *audit.Log
 	Idem    *idempotency.Store
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
-	Log     *slog.Logger
+	// Operators are the emails of the platform's operators, who alone may
+	// change the Raft group's members.
+	Operators []string
+	Log       *slog.Logger
 	// Ready reports whether the server can serve (database reachable, ...).
 	Ready func(ctx context.Context) error
 	// TrustProxy takes the client address from X-Forwarded-For; only behind
@@ -46,10 +50,12 @@ type API struct {
 	audit   *audit.Log
 	idem    *idempotency.Store
 	locks   *lockd.Node
-	log     *slog.Logger
-	ready   func(ctx context.Context) error
-	reg     *prometheus.Registry
-	metrics *httpMetrics
+	// operators are lower-cased emails (Deps.Operators).
+	operators []string
+	log       *slog.Logger
+	ready     func(ctx context.Context) error
+	reg       *prometheus.Registry
+	metrics   *httpMetrics
 	// onError lets another surface (the browser UI) answer errors on its own
 	// routes; it returns true when it wrote the response.
 	onError func(c echo.Context, p Problem) bool
@@ -66,6 +72,9 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 	}
 	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, log: d.Log, ready: d.Ready, reg: d.Registry}
 	a.metrics = newHTTPMetrics(d.Registry)
+	for _, op := range d.Operators {
+		a.operators = append(a.operators, strings.ToLower(strings.TrimSpace(op)))
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -84,7 +84,7 @@ func wantProblem(t testing.TB, r response, status int, code string) api.Problem 
 }
 
 // codeFor is the problem code each error status of the matrix must carry.
-var codeFor = map[int]string{401: "unauthenticated", 403: "forbidden", 404: "not_found"}
+var codeFor = map[int]string{401: "unauthenticated", 403: "forbidden", 404: "not_found", 503: "unavailable"}
 
 // matrixPrincipals are the callers of the matrix, in the column order of
 // matrixRow.want.
@@ -242,6 +242,28 @@ var matrix = []matrixRow{
 	{"DELETE", "/policies/:id", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
 		return cell{tenantPath(tenant, "/policies/"+f.newPolicy(s, tenant)), nil}
 	}},
+
+	// The lock, election and KV services. This server runs no Raft group, so
+	// a request that passes authorization answers 503 unavailable: the cells
+	// check who gets past authorization (Use for editors, operators, admins
+	// and owners; Read for everyone). lock_handlers_test.go checks the same
+	// rules against a server with a Raft group.
+	{"GET", "/locks", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks", nil)},
+	{"GET", "/locks/watch", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks/watch", nil)},
+	{"POST", "/locks/:name", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/locks/cell", map[string]any{"owner": "cell", "ttl_ms": 1000})},
+	{"PUT", "/locks/:name", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/locks/cell", map[string]any{"token": "t", "ttl_ms": 1000})},
+	{"DELETE", "/locks/:name", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/locks/cell", map[string]any{"token": "t"})},
+	{"POST", "/locks/:name/verify", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks/cell/verify", map[string]any{"fencing_token": 1})},
+	{"POST", "/elections/:name/campaign", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/campaign", map[string]any{"candidate": "cell", "ttl_ms": 1000})},
+	{"GET", "/elections/:name", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/elections/cell", nil)},
+	{"POST", "/elections/:name/renew", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/renew", map[string]any{"token": "t", "ttl_ms": 1000})},
+	{"POST", "/elections/:name/resign", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/resign", map[string]any{"token": "t"})},
+	{"GET", "/elections/:name/observe", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/elections/cell/observe", nil)},
+	{"GET", "/kv", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/kv?prefix=a", nil)},
+	{"GET", "/kv-watch", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/kv-watch?prefix=a", nil)},
+	{"GET", "/kv/:key", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/kv/cell", nil)},
+	{"PUT", "/kv/:key", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/kv/cell", map[string]any{"value": "v"})},
+	{"DELETE", "/kv/:key", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/kv/cell", nil)},
 }
 
 // checkCell sends one cell's request and checks its status, its problem code

@@ -42,8 +42,10 @@ const testIssuer = "http://switchboard.test"
 
 // serverConfig is what a test may change about its server.
 type serverConfig struct {
-	auth  auth.Config
-	locks bool // start a single-node Raft group for the lock services
+	auth      auth.Config
+	locks     bool        // start a single-node Raft group for the lock services
+	node      *lockd.Node // or use this node of a group the test runs
+	operators []string
 }
 
 type serverOption func(*serverConfig)
@@ -54,6 +56,14 @@ func withAuth(f func(*auth.Config)) serverOption { return func(c *serverConfig) 
 // withLocks starts a single-node Raft group behind the lock, election and
 // KV routes (about a second per server, so only for tests that use them).
 func withLocks() serverOption { return func(c *serverConfig) { c.locks = true } }
+
+// withNode serves the lock routes from a node the test started.
+func withNode(n *lockd.Node) serverOption { return func(c *serverConfig) { c.node = n } }
+
+// withOperators names the platform operators.
+func withOperators(emails ...string) serverOption {
+	return func(c *serverConfig) { c.operators = emails }
+}
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
@@ -72,8 +82,8 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	log := slog.New(api.LogHandler(slog.NewTextHandler(io.Discard, nil)))
-	var locks *lockd.Node
-	if sc.locks {
+	locks := sc.node
+	if sc.locks && locks == nil {
 		locks, err = lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true}, log)
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +97,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Log: log,
+	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

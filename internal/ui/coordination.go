@@ -1,8 +1,164 @@
 package ui
 
-import "github.com/labstack/echo/v4"
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/auth"
+	"switchboard/internal/lockd"
+	"switchboard/internal/problem"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+	"switchboard/views"
+)
 
 // registerCoordination adds the pages of the lock, election and cluster
-// services to the tenant group t.
+// services to the tenant group t. The page's live view listens on the REST
+// API's streams (/api/v1/tenants/{tenant}/locks/watch and
+// .../elections/{name}/observe, authenticated by the session cookie) and
+// reloads the fragments below on each event.
 func (u *UI) registerCoordination(t *echo.Group) {
+	t.GET("/coordination", u.coordinationPage)
+	t.GET("/coordination/locks", u.coordinationLocks)
+	t.GET("/coordination/cluster", u.coordinationCluster)
+	t.GET("/coordination/election", u.coordinationElection)
+	t.GET("/coordination/election/leader", u.coordinationElectionLeader)
+}
+
+func (u *UI) coordinationPage(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "lock", "")); err != nil {
+		return err
+	}
+	v := views.Coordination{Available: u.d.Locks != nil}
+	if v.Available {
+		var err error
+		if v.Locks, v.LocksErr, err = u.lockRows(ctx, p); err != nil {
+			return err
+		}
+		if u.maySeeCluster(ctx, p) {
+			cv := u.clusterView()
+			v.Cluster = &cv
+		}
+	}
+	return render(c, http.StatusOK, views.CoordinationPage(page(c, "Locks & elections", views.SectionCoordination), v))
+}
+
+func (u *UI) coordinationLocks(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "lock", "")); err != nil {
+		return err
+	}
+	if u.d.Locks == nil {
+		return render(c, http.StatusOK, views.LocksTable(nil, "The lock service is not running on this server."))
+	}
+	rows, msg, err := u.lockRows(ctx, p)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.LocksTable(rows, msg))
+}
+
+func (u *UI) coordinationCluster(c echo.Context) error {
+	p := principal(c)
+	if u.d.Locks == nil || !u.maySeeCluster(c.Request().Context(), p) {
+		return problem.Errorf(problem.CodeForbidden, "only admins and owners see the cluster")
+	}
+	return render(c, http.StatusOK, views.ClusterCard(p.TenantSlug, u.clusterView()))
+}
+
+func (u *UI) coordinationElection(c echo.Context) error {
+	name := c.QueryParam("election")
+	e, msg, err := u.election(c, name)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ElectionResult(principal(c).TenantSlug, name, e, msg))
+}
+
+func (u *UI) coordinationElectionLeader(c echo.Context) error {
+	e, msg, err := u.election(c, c.QueryParam("election"))
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ElectionLeader(e, msg))
+}
+
+// lockRows lists the tenant's locks. A refusal of the lock service (no
+// leader, this node a follower, a bad request) is a message for the page;
+// anything else is an error.
+func (u *UI) lockRows(ctx context.Context, p auth.Principal) ([]views.LockRow, string, error) {
+	locks, err := u.d.Locks.ListLocks(ctx, p.Tenant)
+	if err != nil {
+		msg, err := serviceMessage(err)
+		return nil, msg, err
+	}
+	rows := make([]views.LockRow, len(locks))
+	for i, l := range locks {
+		rows[i] = views.LockRow{Name: l.Name, Owner: l.Owner, FencingToken: l.FencingToken, ExpiresAt: l.ExpiresAt, Waiters: l.Waiters}
+	}
+	return rows, "", nil
+}
+
+// election reads the leader of election name, as lockRows reads locks; an
+// election without a leader is a row with no leader.
+func (u *UI) election(c echo.Context, name string) (views.ElectionRow, string, error) {
+	p := principal(c)
+	ctx := c.Request().Context()
+	row := views.ElectionRow{Name: name}
+	if len(name) > lockd.MaxNameLen {
+		return row, fmt.Sprintf("Election names are at most %d bytes.", lockd.MaxNameLen), nil
+	}
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", name)); err != nil {
+		return row, "", err
+	}
+	if name == "" {
+		return row, "", nil
+	}
+	if u.d.Locks == nil {
+		return row, "The lock service is not running on this server.", nil
+	}
+	l, err := u.d.Locks.Leader(ctx, p.Tenant, name)
+	switch {
+	case problem.Code(err) == problem.CodeNotFound:
+		return row, "", nil
+	case err != nil:
+		msg, err := serviceMessage(err)
+		return row, msg, err
+	}
+	row.Leader, row.Term, row.ExpiresAt = l.Leader, l.Term, l.ExpiresAt
+	return row, "", nil
+}
+
+// serviceMessage turns the lock service's application errors into a
+// message to show; other errors are returned.
+func serviceMessage(err error) (string, error) {
+	if pe, ok := problem.As(err); ok && pe.Code != problem.CodeInternal {
+		return pe.Message, nil
+	}
+	return "", err
+}
+
+// maySeeCluster applies the REST API's rule for GET /api/v1/cluster within
+// this tenant: admins and owners whom the tenant's policy lets read it.
+func (u *UI) maySeeCluster(ctx context.Context, p auth.Principal) bool {
+	if p.Role != tenancy.Owner && p.Role != tenancy.Admin {
+		return false
+	}
+	return u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "cluster", "")) == nil
+}
+
+func (u *UI) clusterView() views.ClusterView {
+	st := u.d.Locks.Status()
+	v := views.ClusterView{NodeID: st.NodeID, State: st.State, LeaderID: st.LeaderID, LeaderAddr: st.LeaderAddr,
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex}
+	for _, m := range st.Members {
+		v.Members = append(v.Members, views.ClusterMemberRow{ID: m.ID, Addr: m.Addr, Suffrage: m.Suffrage, Leader: m.Leader})
+	}
+	return v
 }

@@ -1,0 +1,751 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"switchboard/internal/api"
+	"switchboard/internal/lockd"
+	"switchboard/internal/tenancy"
+)
+
+const locksPath = "/api/v1/tenants/acme/locks"
+
+// lockState is what GET .../locks says of one lock, or nil when not held.
+func (s *testServer) lockState(tok, tenant, name string) *api.LockInfo {
+	s.t.Helper()
+	var l api.List[api.LockInfo]
+	s.must(200, "GET", "/api/v1/tenants/"+tenant+"/locks", tok, nil).json(s.t, &l)
+	for _, it := range l.Items {
+		if it.Name == name {
+			return &it
+		}
+	}
+	return nil
+}
+
+func (s *testServer) verify(tok, tenant, name string, fencing uint64) bool {
+	s.t.Helper()
+	var v api.VerifyLockResponse
+	s.must(200, "POST", "/api/v1/tenants/"+tenant+"/locks/"+name+"/verify", tok, map[string]any{"fencing_token": fencing}).json(s.t, &v)
+	return v.Valid
+}
+
+func TestLocks_AcquireRenewReleaseVerify(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	editor := s.member(owner, "acme", "editor@acme.test", tenancy.Editor)
+
+	var l api.LockResponse
+	s.must(200, "POST", locksPath+"/orders", editor, map[string]any{"owner": "worker-1", "ttl_ms": 30000}).json(t, &l)
+	if l.Token == "" || l.FencingToken == 0 || l.Owner != "worker-1" || l.Name != "orders" {
+		t.Fatalf("acquire answered %+v", l)
+	}
+	if d := time.Until(l.ExpiresAt); d < 25*time.Second || d > 35*time.Second {
+		t.Errorf("expires_at %s is not about 30s away", l.ExpiresAt)
+	}
+	if !s.verify(editor, "acme", "orders", l.FencingToken) {
+		t.Fatal("the holder's fencing token does not verify")
+	}
+	if s.verify(editor, "acme", "orders", l.FencingToken+1) {
+		t.Fatal("another fencing token verifies")
+	}
+
+	// Held: another acquire without waiting is refused.
+	wantProblem(t, s.do("POST", locksPath+"/orders", owner, map[string]any{"owner": "worker-2", "ttl_ms": 30000}), 409, "conflict")
+
+	// A wrong token neither renews nor releases, and leaves the lock as it was.
+	before := s.lockState(editor, "acme", "orders")
+	if before == nil || before.Owner != "worker-1" || before.FencingToken != l.FencingToken {
+		t.Fatalf("listed %+v", before)
+	}
+	wantProblem(t, s.do("PUT", locksPath+"/orders", editor, map[string]any{"token": "not-the-token", "ttl_ms": 60000}), 409, "conflict")
+	wantProblem(t, s.do("DELETE", locksPath+"/orders", editor, map[string]any{"token": "not-the-token"}), 409, "conflict")
+	after := s.lockState(editor, "acme", "orders")
+	if after == nil || *after != *before {
+		t.Fatalf("a wrong token changed the lock: before %+v, after %+v", before, after)
+	}
+	if !s.verify(editor, "acme", "orders", l.FencingToken) {
+		t.Fatal("a wrong token ended the lease")
+	}
+
+	// The right token renews (same fencing token, later end) and releases.
+	var renewed api.LockResponse
+	s.must(200, "PUT", locksPath+"/orders", editor, map[string]any{"token": l.Token, "ttl_ms": 60000}).json(t, &renewed)
+	if renewed.FencingToken != l.FencingToken || renewed.Token != l.Token || !renewed.ExpiresAt.After(l.ExpiresAt) {
+		t.Fatalf("renew answered %+v after %+v", renewed, l)
+	}
+	s.must(204, "DELETE", locksPath+"/orders", editor, map[string]any{"token": l.Token})
+	if s.verify(editor, "acme", "orders", l.FencingToken) {
+		t.Fatal("a released lock's fencing token still verifies")
+	}
+	if st := s.lockState(editor, "acme", "orders"); st != nil {
+		t.Fatalf("released lock still listed: %+v", st)
+	}
+	wantProblem(t, s.do("DELETE", locksPath+"/orders", editor, map[string]any{"token": l.Token}), 404, "not_found")
+	wantProblem(t, s.do("PUT", locksPath+"/orders", editor, map[string]any{"token": l.Token, "ttl_ms": 1000}), 404, "not_found")
+
+	// The next grant has a larger fencing token.
+	var again api.LockResponse
+	s.must(200, "POST", locksPath+"/orders", owner, map[string]any{"owner": "worker-2", "ttl_ms": 1000}).json(t, &again)
+	if again.FencingToken <= l.FencingToken {
+		t.Fatalf("fencing token went from %d to %d", l.FencingToken, again.FencingToken)
+	}
+}
+
+// rawDo sends a request from any goroutine (no testing.T).
+func rawDo(method, url, token string, body any) (int, []byte, error) {
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(buf))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+type acquired struct {
+	who    string
+	status int
+	lock   api.LockResponse
+	body   string
+	err    error
+}
+
+// waitFor polls cond until it holds or 10s pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLocks_WaitersAreServedFirstComeFirstServed(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	operator := s.member(owner, "acme", "operator@acme.test", tenancy.Operator)
+
+	var first api.LockResponse
+	s.must(200, "POST", locksPath+"/batch", owner, map[string]any{"owner": "a", "ttl_ms": 30000}).json(t, &first)
+
+	// b, then c, queue behind a; each is queued before the next starts.
+	got := make(chan acquired, 2)
+	for i, who := range []string{"b", "c"} {
+		go func() {
+			st, body, err := rawDo("POST", s.URL+locksPath+"/batch", operator, map[string]any{"owner": who, "ttl_ms": 30000, "wait_ms": 20000})
+			r := acquired{who: who, status: st, body: string(body), err: err}
+			if err == nil && st == 200 {
+				r.err = json.Unmarshal(body, &r.lock)
+			}
+			got <- r
+		}()
+		waitFor(t, who+" to queue", func() bool {
+			l := s.lockState(owner, "acme", "batch")
+			return l != nil && l.Waiters == i+1
+		})
+	}
+
+	// A waiter that gives up gets 409 and changes nothing.
+	wantProblem(t, s.do("POST", locksPath+"/batch", operator, map[string]any{"owner": "d", "ttl_ms": 30000, "wait_ms": 200}), 409, "conflict")
+	if l := s.lockState(owner, "acme", "batch"); l == nil || l.Owner != "a" || l.Waiters != 2 {
+		t.Fatalf("after a waiter gave up the lock is %+v", l)
+	}
+
+	prev := first
+	for _, want := range []string{"b", "c"} {
+		s.must(204, "DELETE", locksPath+"/batch", owner, map[string]any{"token": prev.Token})
+		var r acquired
+		select {
+		case r = <-got:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s was not granted the lock after its release", want)
+		}
+		if r.err != nil || r.status != 200 {
+			t.Fatalf("%s: status %d, err %v, body %s", r.who, r.status, r.err, r.body)
+		}
+		if r.who != want || r.lock.Owner != want {
+			t.Fatalf("granted to %s (%+v), want %s", r.who, r.lock, want)
+		}
+		if r.lock.FencingToken <= prev.FencingToken {
+			t.Fatalf("fencing token went from %d to %d", prev.FencingToken, r.lock.FencingToken)
+		}
+		if !s.verify(owner, "acme", "batch", r.lock.FencingToken) || s.verify(owner, "acme", "batch", prev.FencingToken) {
+			t.Fatalf("after the hand-off to %s the wrong token verifies", want)
+		}
+		prev = r.lock
+	}
+}
+
+func TestLocks_BadInputIs400AndTakesNothing(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	long := strings.Repeat("n", lockd.MaxNameLen+1)
+	cases := []struct {
+		name, method, path string
+		body               any
+		field              string
+	}{
+		{"ttl 0", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 0}, "ttl_ms"},
+		{"ttl missing", "POST", locksPath + "/x", map[string]any{"owner": "o"}, "ttl_ms"},
+		{"ttl negative", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": -1000}, "ttl_ms"},
+		{"ttl below 100ms", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 99}, "ttl_ms"},
+		{"ttl over an hour", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 3600001}, "ttl_ms"},
+		{"ttl enormous", "POST", locksPath + "/x", `{"owner": "o", "ttl_ms": 9223372036854775807}`, "ttl_ms"},
+		{"ttl past int64", "POST", locksPath + "/x", `{"owner": "o", "ttl_ms": 92233720368547758070}`, "ttl_ms"},
+		{"ttl fractional", "POST", locksPath + "/x", `{"owner": "o", "ttl_ms": 1000.5}`, "ttl_ms"},
+		{"ttl as a string", "POST", locksPath + "/x", `{"owner": "o", "ttl_ms": "1000"}`, "ttl_ms"},
+		{"wait negative", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 1000, "wait_ms": -1}, "wait_ms"},
+		{"wait over a minute", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 1000, "wait_ms": 60001}, "wait_ms"},
+		{"wait enormous", "POST", locksPath + "/x", `{"owner": "o", "ttl_ms": 1000, "wait_ms": -9223372036854775808}`, "wait_ms"},
+		{"owner missing", "POST", locksPath + "/x", map[string]any{"ttl_ms": 1000}, "owner"},
+		{"owner with a newline", "POST", locksPath + "/x", map[string]any{"owner": "a\nb", "ttl_ms": 1000}, "owner"},
+		{"owner too long", "POST", locksPath + "/x", map[string]any{"owner": long, "ttl_ms": 1000}, "owner"},
+		{"unknown field", "POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 1000, "lease": 5}, "lease"},
+		{"name too long", "POST", locksPath + "/" + long, map[string]any{"owner": "o", "ttl_ms": 1000}, "name"},
+		{"name with a control character", "POST", locksPath + "/a%07b", map[string]any{"owner": "o", "ttl_ms": 1000}, "name"},
+		{"renew ttl 0", "PUT", locksPath + "/x", map[string]any{"token": "t", "ttl_ms": 0}, "ttl_ms"},
+		{"renew without token", "PUT", locksPath + "/x", map[string]any{"ttl_ms": 1000}, "token"},
+		{"release without token", "DELETE", locksPath + "/x", map[string]any{}, "token"},
+		{"verify token 0", "POST", locksPath + "/x/verify", map[string]any{"fencing_token": 0}, "fencing_token"},
+		{"verify negative token", "POST", locksPath + "/x/verify", map[string]any{"fencing_token": -1}, "fencing_token"},
+		{"campaign ttl huge", "POST", "/api/v1/tenants/acme/elections/e/campaign", map[string]any{"candidate": "c", "ttl_ms": int64(1) << 62}, "ttl_ms"},
+		{"campaign without candidate", "POST", "/api/v1/tenants/acme/elections/e/campaign", map[string]any{"ttl_ms": 1000}, "candidate"},
+		{"election name too long", "GET", "/api/v1/tenants/acme/elections/" + long, nil, "name"},
+		{"kv key too long", "PUT", "/api/v1/tenants/acme/kv/" + long, map[string]any{"value": 1}, "key"},
+		{"kv prefix too long", "GET", "/api/v1/tenants/acme/kv?prefix=" + long, nil, "prefix"},
+		{"kv bad cursor", "GET", "/api/v1/tenants/acme/kv?cursor=!!!", nil, "cursor"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := s.bind(t)
+			p := wantProblem(t, s.do(c.method, c.path, owner, c.body), 400, "invalid")
+			if _, ok := p.Errors[c.field]; !ok {
+				t.Errorf("errors %v do not name %s", p.Errors, c.field)
+			}
+		})
+	}
+	var l api.List[api.LockInfo]
+	s.must(200, "GET", locksPath, owner, nil).json(t, &l)
+	if len(l.Items) != 0 {
+		t.Fatalf("bad requests took locks: %+v", l.Items)
+	}
+	// The longest name is fine.
+	s.must(200, "POST", locksPath+"/"+strings.Repeat("n", lockd.MaxNameLen), owner, map[string]any{"owner": "o", "ttl_ms": 1000})
+}
+
+func TestKV_CompareAndSetWithETags(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	const key = "/api/v1/tenants/acme/kv/config%2Fdb" // the key "config/db"
+
+	wantProblem(t, s.do("GET", key, owner, nil), 404, "not_found")
+
+	// Create only.
+	created := s.must(200, "PUT", key, owner, map[string]any{"value": map[string]any{"host": "db1", "port": 5432}}, "If-None-Match", "*")
+	var kv1 api.KVResponse
+	created.json(t, &kv1)
+	if kv1.Key != "config/db" || kv1.Revision == 0 || kv1.CreateRevision != kv1.Revision || string(kv1.Value) != `{"host":"db1","port":5432}` {
+		t.Fatalf("created %+v value %s", kv1, kv1.Value)
+	}
+	etag1 := created.Header.Get("ETag")
+	if etag1 != fmt.Sprintf(`"%d"`, kv1.Revision) {
+		t.Fatalf("ETag %q for revision %d", etag1, kv1.Revision)
+	}
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": "other"}, "If-None-Match", "*"), 412, "precondition")
+
+	// Read: value, revision and the same ETag; a matching If-None-Match is 304.
+	r := s.must(200, "GET", key, owner, nil)
+	var got api.KVResponse
+	r.json(t, &got)
+	if r.Header.Get("ETag") != etag1 || got.Revision != kv1.Revision || string(got.Value) != string(kv1.Value) {
+		t.Fatalf("GET %s with ETag %s", r.Body, r.Header.Get("ETag"))
+	}
+	s.must(304, "GET", key, owner, nil, "If-None-Match", etag1)
+
+	// Compare-and-set: the current revision wins once, a stale one is 412 and
+	// writes nothing.
+	updated := s.must(200, "PUT", key, owner, map[string]any{"value": "db2:5432"}, "If-Match", etag1)
+	var kv2 api.KVResponse
+	updated.json(t, &kv2)
+	if kv2.Revision <= kv1.Revision || kv2.CreateRevision != kv1.CreateRevision || string(kv2.Value) != `"db2:5432"` {
+		t.Fatalf("updated %+v value %s", kv2, kv2.Value)
+	}
+	etag2 := updated.Header.Get("ETag")
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": "lost update"}, "If-Match", etag1), 412, "precondition")
+	s.must(200, "GET", key, owner, nil).json(t, &got)
+	if got.Revision != kv2.Revision || string(got.Value) != `"db2:5432"` {
+		t.Fatalf("a stale If-Match wrote: %+v %s", got, got.Value)
+	}
+	wantProblem(t, s.do("PUT", "/api/v1/tenants/acme/kv/missing", owner, map[string]any{"value": 1}, "If-Match", etag2), 412, "precondition")
+
+	// Bad conditions and bodies are 400.
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": 1}, "If-Match", "*"), 400, "invalid")
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": 1}, "If-Match", "yesterday"), 400, "invalid")
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": 1}, "If-None-Match", etag2), 400, "invalid")
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{}), 400, "invalid")
+	wantProblem(t, s.do("PUT", key, owner, map[string]any{"value": strings.Repeat("v", lockd.MaxValueLen)}), 400, "invalid")
+
+	// Delete: a stale revision is 412, the current one deletes.
+	wantProblem(t, s.do("DELETE", key, owner, nil, "If-Match", etag1), 412, "precondition")
+	s.must(204, "DELETE", key, owner, nil, "If-Match", etag2)
+	wantProblem(t, s.do("GET", key, owner, nil), 404, "not_found")
+	wantProblem(t, s.do("DELETE", key, owner, nil), 404, "not_found")
+
+	// Unconditional writes, and null is a value.
+	s.must(200, "PUT", key, owner, map[string]any{"value": nil})
+	s.must(200, "GET", key, owner, nil).json(t, &got)
+	if string(got.Value) != "null" {
+		t.Fatalf("null read back as %s", got.Value)
+	}
+}
+
+func TestKV_ListByPrefixInPages(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
+	for _, k := range []string{"app%2Fc", "app%2Fa", "apple", "app%2Fb", "other"} {
+		s.must(200, "PUT", "/api/v1/tenants/acme/kv/"+k, owner, map[string]any{"value": k})
+	}
+	var keys []string
+	path := "/api/v1/tenants/acme/kv?limit=2&prefix=" + url.QueryEscape("app/")
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		var l api.List[api.KVResponse]
+		s.must(200, "GET", path, viewer, nil).json(t, &l)
+		for _, it := range l.Items {
+			keys = append(keys, it.Key)
+		}
+		if l.NextCursor == "" {
+			break
+		}
+		path = "/api/v1/tenants/acme/kv?limit=2&prefix=" + url.QueryEscape("app/") + "&cursor=" + url.QueryEscape(l.NextCursor)
+	}
+	if strings.Join(keys, ",") != "app/a,app/b,app/c" {
+		t.Fatalf("listed %v", keys)
+	}
+	var all api.List[api.KVResponse]
+	s.must(200, "GET", "/api/v1/tenants/acme/kv", viewer, nil).json(t, &all)
+	if len(all.Items) != 5 || all.NextCursor != "" {
+		t.Fatalf("listed all as %+v", all)
+	}
+}
+
+func TestElections_CampaignLeaderRenewResign(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
+	const e = "/api/v1/tenants/acme/elections/scheduler"
+
+	wantProblem(t, s.do("GET", e, viewer, nil), 404, "not_found")
+
+	var a api.LeadershipResponse
+	s.must(200, "POST", e+"/campaign", owner, map[string]any{"candidate": "node-a", "ttl_ms": 30000}).json(t, &a)
+	if a.Leader != "node-a" || a.Term == 0 || a.Token == "" {
+		t.Fatalf("campaign answered %+v", a)
+	}
+	var leader api.ElectionResponse
+	s.must(200, "GET", e, viewer, nil).json(t, &leader)
+	if leader.Leader != "node-a" || leader.Term != a.Term || leader.Name != "scheduler" {
+		t.Fatalf("leader %+v after %+v", leader, a)
+	}
+	wantProblem(t, s.do("POST", e+"/campaign", owner, map[string]any{"candidate": "node-b", "ttl_ms": 30000}), 409, "conflict")
+	wantProblem(t, s.do("POST", e+"/renew", owner, map[string]any{"token": "wrong", "ttl_ms": 30000}), 409, "conflict")
+	wantProblem(t, s.do("POST", e+"/resign", owner, map[string]any{"token": "wrong"}), 409, "conflict")
+	var renewed api.LeadershipResponse
+	s.must(200, "POST", e+"/renew", owner, map[string]any{"token": a.Token, "ttl_ms": 60000}).json(t, &renewed)
+	if renewed.Term != a.Term || !renewed.ExpiresAt.After(a.ExpiresAt) {
+		t.Fatalf("renewed %+v after %+v", renewed, a)
+	}
+
+	// node-b waits; node-a resigns; node-b wins a later term.
+	got := make(chan acquired, 1)
+	go func() {
+		st, body, err := rawDo("POST", s.URL+e+"/campaign", owner, map[string]any{"candidate": "node-b", "ttl_ms": 30000, "wait_ms": 20000})
+		got <- acquired{status: st, body: string(body), err: err}
+	}()
+	// node-b most likely queues before the resignation; if not, it wins at once.
+	time.Sleep(200 * time.Millisecond)
+	s.must(204, "POST", e+"/resign", owner, map[string]any{"token": a.Token})
+	r := <-got
+	if r.err != nil || r.status != 200 {
+		t.Fatalf("node-b: %d %v %s", r.status, r.err, r.body)
+	}
+	var b api.LeadershipResponse
+	if err := json.Unmarshal([]byte(r.body), &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Leader != "node-b" || b.Term <= a.Term {
+		t.Fatalf("node-b won %+v after term %d", b, a.Term)
+	}
+	s.must(200, "GET", e, viewer, nil).json(t, &leader)
+	if leader.Leader != "node-b" || leader.Term != b.Term {
+		t.Fatalf("leader %+v, want node-b in term %d", leader, b.Term)
+	}
+}
+
+// dialWS opens a WebSocket on path with the bearer credential.
+func dialWS(t testing.TB, s *testServer, path, token string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+path, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}},
+	})
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", path, err, status)
+	}
+	t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
+	return conn
+}
+
+// readWS reads the next JSON message into v.
+func readWS(t testing.TB, conn *websocket.Conn, v any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := wsjson.Read(ctx, conn, v); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+}
+
+func TestWebSocket_ObserveAndWatchStreams(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
+
+	observe := dialWS(t, s, "/api/v1/tenants/acme/elections/primary/observe", viewer)
+	locks := dialWS(t, s, locksPath+"/watch", viewer)
+	kv := dialWS(t, s, "/api/v1/tenants/acme/kv-watch?prefix=flags%2F", viewer)
+
+	var ev api.ElectionEventMessage
+	readWS(t, observe, &ev)
+	if ev.Leader != "" {
+		t.Fatalf("first observe message %+v, want no leader", ev)
+	}
+	var lead api.LeadershipResponse
+	s.must(200, "POST", "/api/v1/tenants/acme/elections/primary/campaign", owner, map[string]any{"candidate": "n1", "ttl_ms": 30000}).json(t, &lead)
+	readWS(t, observe, &ev)
+	if ev.Leader != "n1" || ev.Term != lead.Term || ev.ExpiresAt == nil {
+		t.Fatalf("observed %+v after winning term %d", ev, lead.Term)
+	}
+	s.must(204, "POST", "/api/v1/tenants/acme/elections/primary/resign", owner, map[string]any{"token": lead.Token})
+	readWS(t, observe, &ev)
+	if ev.Leader != "" {
+		t.Fatalf("observed %+v after the resignation", ev)
+	}
+
+	var l api.LockResponse
+	s.must(200, "POST", locksPath+"/report", owner, map[string]any{"owner": "cron", "ttl_ms": 30000}).json(t, &l)
+	s.must(204, "DELETE", locksPath+"/report", owner, map[string]any{"token": l.Token})
+	for _, want := range []string{"acquired", "released"} {
+		var m api.LockEventMessage
+		readWS(t, locks, &m)
+		if m.Type != want || m.Name != "report" || m.Owner != "cron" || m.FencingToken != l.FencingToken {
+			t.Fatalf("lock event %+v, want %s of report", m, want)
+		}
+	}
+
+	s.must(200, "PUT", "/api/v1/tenants/acme/kv/other", owner, map[string]any{"value": 1}) // not under the prefix
+	var put api.KVResponse
+	s.must(200, "PUT", "/api/v1/tenants/acme/kv/flags%2Fdark", owner, map[string]any{"value": true}).json(t, &put)
+	s.must(204, "DELETE", "/api/v1/tenants/acme/kv/flags%2Fdark", owner, nil)
+	var m api.KVEventMessage
+	readWS(t, kv, &m)
+	if m.Type != "put" || m.Key != "flags/dark" || string(m.Value) != "true" || m.Revision != put.Revision {
+		t.Fatalf("kv event %+v value %s", m, m.Value)
+	}
+	m = api.KVEventMessage{}
+	readWS(t, kv, &m)
+	if m.Type != "deleted" || m.Key != "flags/dark" || m.Value != nil || m.Revision <= put.Revision {
+		t.Fatalf("kv event %+v value %s", m, m.Value)
+	}
+}
+
+func TestWebSocket_RefusedWithoutAccess(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	other := s.signup("owner@globex.test", "globex")
+	ws := "ws" + strings.TrimPrefix(s.URL, "http")
+	cases := []struct {
+		name, path string
+		header     http.Header
+		status     int
+	}{
+		{"no credentials", locksPath + "/watch", nil, 401},
+		{"another tenant", locksPath + "/watch", http.Header{"Authorization": {"Bearer " + other}}, 404},
+		{"another tenant's election", "/api/v1/tenants/acme/elections/e/observe", http.Header{"Authorization": {"Bearer " + other}}, 404},
+		{"a cross-site page", locksPath + "/watch", http.Header{"Authorization": {"Bearer " + owner}, "Origin": {"https://evil.example"}}, 403},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn, res, err := websocket.Dial(ctx, ws+c.path, &websocket.DialOptions{HTTPHeader: c.header})
+			if err == nil {
+				conn.Close(websocket.StatusNormalClosure, "")
+				t.Fatal("the upgrade was accepted")
+			}
+			if res == nil || res.StatusCode != c.status {
+				t.Fatalf("refused with %v, want status %d", res, c.status)
+			}
+		})
+	}
+}
+
+func TestCoordination_AnotherTenantsObjectsAreNotFound(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	acme := s.signup("owner@acme.test", "acme")
+	globex := s.signup("owner@globex.test", "globex")
+
+	var l api.LockResponse
+	s.must(200, "POST", locksPath+"/shared", acme, map[string]any{"owner": "acme-worker", "ttl_ms": 30000}).json(t, &l)
+	s.must(200, "PUT", "/api/v1/tenants/acme/kv/secret", acme, map[string]any{"value": "acme only"})
+	s.must(200, "POST", "/api/v1/tenants/acme/elections/boss/campaign", acme, map[string]any{"candidate": "acme", "ttl_ms": 30000})
+
+	// Under acme's path, globex's owner sees nothing.
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", locksPath, nil},
+		{"POST", locksPath + "/shared/verify", map[string]any{"fencing_token": l.FencingToken}},
+		{"DELETE", locksPath + "/shared", map[string]any{"token": l.Token}},
+		{"PUT", locksPath + "/shared", map[string]any{"token": l.Token, "ttl_ms": 1000}},
+		{"GET", "/api/v1/tenants/acme/kv/secret", nil},
+		{"DELETE", "/api/v1/tenants/acme/kv/secret", nil},
+		{"GET", "/api/v1/tenants/acme/elections/boss", nil},
+	} {
+		wantProblem(t, s.do(c.method, c.path, globex, c.body), 404, "not_found")
+	}
+	// In its own tenant, acme's names and even acme's token find nothing.
+	wantProblem(t, s.do("DELETE", "/api/v1/tenants/globex/locks/shared", globex, map[string]any{"token": l.Token}), 404, "not_found")
+	wantProblem(t, s.do("PUT", "/api/v1/tenants/globex/locks/shared", globex, map[string]any{"token": l.Token, "ttl_ms": 1000}), 404, "not_found")
+	wantProblem(t, s.do("GET", "/api/v1/tenants/globex/kv/secret", globex, nil), 404, "not_found")
+	wantProblem(t, s.do("GET", "/api/v1/tenants/globex/elections/boss", globex, nil), 404, "not_found")
+	if s.verify(globex, "globex", "shared", l.FencingToken) {
+		t.Fatal("acme's fencing token verifies in globex")
+	}
+	var gl api.List[api.LockInfo]
+	s.must(200, "GET", "/api/v1/tenants/globex/locks", globex, nil).json(t, &gl)
+	if len(gl.Items) != 0 {
+		t.Fatalf("globex lists %+v", gl.Items)
+	}
+	// The same name is a separate lock in globex.
+	s.must(200, "POST", "/api/v1/tenants/globex/locks/shared", globex, map[string]any{"owner": "globex-worker", "ttl_ms": 30000})
+
+	// acme's objects are untouched.
+	if st := s.lockState(acme, "acme", "shared"); st == nil || st.Owner != "acme-worker" || st.FencingToken != l.FencingToken {
+		t.Fatalf("acme's lock is now %+v", st)
+	}
+	s.must(200, "GET", "/api/v1/tenants/acme/kv/secret", acme, nil)
+	s.must(200, "GET", "/api/v1/tenants/acme/elections/boss", acme, nil)
+}
+
+func TestCoordination_RolesThatMayUse(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks())
+	owner := s.signup("owner@acme.test", "acme")
+	var viewerTok api.CreateTokenResponse
+	s.must(201, "POST", "/api/v1/tenants/acme/tokens", owner, map[string]string{"name": "ro", "role": "viewer"}).json(t, &viewerTok)
+	creds := map[string]string{
+		"owner":        owner,
+		"admin":        s.member(owner, "acme", "admin@acme.test", tenancy.Admin),
+		"editor":       s.member(owner, "acme", "editor@acme.test", tenancy.Editor),
+		"operator":     s.member(owner, "acme", "operator@acme.test", tenancy.Operator),
+		"viewer":       s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer),
+		"token:viewer": viewerTok.Token,
+	}
+	for who, cred := range creds {
+		t.Run(who, func(t *testing.T) {
+			s := s.bind(t)
+			mayUse := !strings.Contains(who, "viewer")
+			name := strings.ReplaceAll(who, ":", "-")
+			uses := []struct {
+				method, path string
+				body         any
+			}{
+				{"POST", locksPath + "/" + name, map[string]any{"owner": who, "ttl_ms": 30000}},
+				{"POST", "/api/v1/tenants/acme/elections/" + name + "/campaign", map[string]any{"candidate": who, "ttl_ms": 30000}},
+				{"PUT", "/api/v1/tenants/acme/kv/" + name, map[string]any{"value": who}},
+			}
+			for _, u := range uses {
+				r := s.do(u.method, u.path, cred, u.body)
+				if mayUse && r.Status != 200 {
+					t.Errorf("%s %s: %d %s", u.method, u.path, r.Status, r.Body)
+				}
+				if !mayUse {
+					wantProblem(t, r, 403, "forbidden")
+				}
+			}
+			// Everyone reads.
+			s.must(200, "GET", locksPath, cred, nil)
+			s.must(200, "GET", "/api/v1/tenants/acme/kv", cred, nil)
+			s.must(200, "POST", locksPath+"/"+name+"/verify", cred, map[string]any{"fencing_token": 1})
+		})
+	}
+	// Nothing a viewer tried exists.
+	var l api.List[api.LockInfo]
+	s.must(200, "GET", locksPath, owner, nil).json(t, &l)
+	for _, it := range l.Items {
+		if strings.Contains(it.Name, "viewer") {
+			t.Errorf("a viewer took lock %s", it.Name)
+		}
+	}
+	wantProblem(t, s.do("GET", "/api/v1/tenants/acme/kv/viewer", owner, nil), 404, "not_found")
+}
+
+func TestCluster_StatusAndWhoMaySeeIt(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, withLocks(), withOperators("owner@acme.test"))
+	owner := s.signup("owner@acme.test", "acme")
+	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
+	admin := s.member(owner, "acme", "admin@acme.test", tenancy.Admin)
+	nobody := s.signup("nobody@example.com", "")
+	tokens := map[string]string{}
+	for _, role := range []string{"viewer", "admin"} {
+		var tok api.CreateTokenResponse
+		s.must(201, "POST", "/api/v1/tenants/acme/tokens", owner, map[string]string{"name": role, "role": role}).json(t, &tok)
+		tokens[role] = tok.Token
+	}
+
+	var st api.ClusterResponse
+	s.must(200, "GET", "/api/v1/cluster", owner, nil).json(t, &st)
+	if st.State != "Leader" || st.NodeID != "n1" || st.LeaderID != "n1" || st.Term == 0 || st.CommitIndex == 0 ||
+		st.AppliedIndex == 0 || len(st.Members) != 1 || !st.Members[0].Leader || st.Members[0].Suffrage != "Voter" {
+		t.Fatalf("cluster %+v", st)
+	}
+	s.must(200, "GET", "/api/v1/cluster", tokens["admin"], nil)
+	for who, cred := range map[string]string{"viewer": viewer, "token:viewer": tokens["viewer"], "no tenant": nobody} {
+		t.Run(who, func(t *testing.T) {
+			s := s.bind(t)
+			wantProblem(t, s.do("GET", "/api/v1/cluster", cred, nil), 403, "forbidden")
+			wantProblem(t, s.do("POST", "/api/v1/cluster/voters", cred, map[string]string{"id": "n9", "addr": "127.0.0.1:1"}), 403, "forbidden")
+			wantProblem(t, s.do("DELETE", "/api/v1/cluster/voters/n1", cred, nil), 403, "forbidden")
+		})
+	}
+	// An admin of a tenant sees the cluster but, not being an operator,
+	// cannot change it: anyone can sign up and own a tenant.
+	s.must(200, "GET", "/api/v1/cluster", admin, nil)
+	wantProblem(t, s.do("POST", "/api/v1/cluster/voters", admin, map[string]string{"id": "n9", "addr": "127.0.0.1:1"}), 403, "forbidden")
+	wantProblem(t, s.do("POST", "/api/v1/cluster/voters", tokens["admin"], map[string]string{"id": "n9", "addr": "127.0.0.1:1"}), 403, "forbidden")
+	wantProblem(t, s.do("GET", "/api/v1/cluster", "", nil), 401, "unauthenticated")
+	wantProblem(t, s.do("POST", "/api/v1/cluster/voters", owner, map[string]string{"id": "n2"}), 400, "invalid")
+	wantProblem(t, s.do("POST", "/api/v1/cluster/voters", owner, map[string]string{"id": "", "addr": "127.0.0.1:7000"}), 400, "invalid")
+
+	// The group is as it was.
+	s.must(200, "GET", "/api/v1/cluster", owner, nil).json(t, &st)
+	if len(st.Members) != 1 || st.State != "Leader" {
+		t.Fatalf("cluster changed: %+v", st)
+	}
+}
+
+func TestCoordination_WithoutRaftGroupIs503(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	owner := s.signup("owner@acme.test", "acme")
+	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
+	wantProblem(t, s.do("POST", locksPath+"/x", owner, map[string]any{"owner": "o", "ttl_ms": 1000}), 503, "unavailable")
+	wantProblem(t, s.do("GET", "/api/v1/tenants/acme/kv/x", owner, nil), 503, "unavailable")
+	wantProblem(t, s.do("GET", "/api/v1/cluster", owner, nil), 503, "unavailable")
+	// Authorization still comes first.
+	wantProblem(t, s.do("POST", locksPath+"/x", viewer, map[string]any{"owner": "o", "ttl_ms": 1000}), 403, "forbidden")
+}
+
+// newServerOn is a test server on node whose operator is owner@acme.test.
+func newServerOn(t testing.TB, node *lockd.Node) *testServer {
+	t.Helper()
+	return newTestServer(t, withNode(node), withOperators("owner@acme.test"))
+}
+
+func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	leader, err := lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leader.Close() })
+	follower, err := lockd.New(lockd.Config{NodeID: "n2", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true, Join: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { follower.Close() })
+	waitFor(t, "the leader", func() bool { return leader.Ready() == nil })
+
+	s := newServerOn(t, follower)
+	owner := s.signup("owner@acme.test", "acme")
+
+	// The leader adds the follower through the API of a server on the leader.
+	ls := newServerOn(t, leader)
+	lowner := ls.signup("owner@acme.test", "acme")
+	var st api.ClusterResponse
+	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n2", "addr": follower.Status().Addr}).json(t, &st)
+	if len(st.Members) != 2 {
+		t.Fatalf("after adding a voter: %+v", st)
+	}
+	waitFor(t, "the follower to know the leader", func() bool { return follower.Status().LeaderAddr != "" })
+
+	leaderAddr := leader.Status().Addr
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", locksPath + "/x", map[string]any{"owner": "o", "ttl_ms": 1000}},
+		{"GET", locksPath, nil},
+		{"PUT", "/api/v1/tenants/acme/kv/k", map[string]any{"value": 1}},
+		{"GET", "/api/v1/tenants/acme/elections/e", nil},
+		{"POST", "/api/v1/cluster/voters", map[string]string{"id": "n3", "addr": "127.0.0.1:1"}},
+	} {
+		r := s.do(c.method, c.path, owner, c.body)
+		p := wantProblem(t, r, 503, "unavailable")
+		if r.Header.Get("Retry-After") != "1" || !strings.Contains(p.Detail, leaderAddr) || !strings.Contains(p.Detail, "n1") {
+			t.Errorf("%s %s: Retry-After %q, detail %q; want the leader n1 at %s", c.method, c.path, r.Header.Get("Retry-After"), p.Detail, leaderAddr)
+		}
+	}
+	// The follower still describes the cluster.
+	s.must(200, "GET", "/api/v1/cluster", owner, nil).json(t, &st)
+	if st.State != "Follower" || st.LeaderID != "n1" || st.LeaderAddr != leaderAddr || len(st.Members) != 2 {
+		t.Fatalf("the follower sees %+v", st)
+	}
+}
