@@ -173,6 +173,10 @@ func launch(dbURL, dataDir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	raftPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	s := &server{
 		URL:     "http://127.0.0.1:" + port,
 		DataDir: dataDir,
@@ -182,6 +186,7 @@ func launch(dbURL, dataDir string) (*server, error) {
 	cmd := exec.Command(serverBinary)
 	cmd.Env = append(serverEnv(),
 		"SWITCHBOARD_ADDR=127.0.0.1:"+port,
+		"SWITCHBOARD_RAFT_ADDR=127.0.0.1:"+raftPort,
 		"SWITCHBOARD_BASE_URL="+s.URL,
 		"SWITCHBOARD_DATA_DIR="+dataDir,
 		"DATABASE_URL="+dbURL,
