@@ -1,0 +1,139 @@
+// Package eventstore owns Switchboard's event store on PostgreSQL: streams
+// with optimistic concurrency, a commit-ordered log per tenant, reads,
+// catch-up-then-live subscriptions, snapshots, stream metadata and deletion.
+// It has no HTTP; internal/api calls it.
+//
+// # Model
+//
+// A stream is named by the client ("order-123"); its category is the part of
+// the name before the first "-" ("order"). An event has a client-chosen (or
+// generated) UUID, a type, JSON data and optional JSON metadata; it gets a
+// version in its stream (0, 1, 2, ... without gaps) when appended and a
+// position in its tenant's log (1, 2, 3, ... without gaps) moments after
+// its transaction commits. Everything is per tenant: every table has
+// tenant_id, every query filters on it, and every tenant-scoped statement
+// runs under the switchboard_app role with app.tenant_id set, so row-level
+// security is the second wall.
+//
+// # Commit order: why the log never skips an event
+//
+// An append stamps its rows with its transaction id (txid, xid8, the
+// column default pg_current_xact_id()) and an identity id. Ids and xids are
+// handed out when rows are written, but transactions commit in any order,
+// so "every event after the last id I read" skips an event whose
+// transaction took a lower id and committed later — the trap message-db and
+// SQLStreamStore users meet. Waiting for gaps to fill only narrows the
+// window.
+//
+// The horizon fixes it. Let x be pg_snapshot_xmin(pg_current_snapshot()) of
+// a statement: every transaction with an xid below x has ended (committed or
+// aborted) before the snapshot was taken, and every transaction that starts
+// writing later gets an xid of at least x. So the set
+//
+//	C(x) = committed events with txid < x
+//
+// is entirely visible to that statement and final: no event can ever join
+// it. Snapshot xmins never go down, so C only grows, and everything that
+// joins it later has a txid at or above the x it was taken at — ordering C by
+// (txid, id) and handing out positions in that order never puts a new event
+// before one already handed out. That is what the single sequencer does
+// (sequencer.go): one statement takes the oldest unpositioned events of C(x)
+// in (txid, id) order (a bounded batch; what is left is again a prefix of the
+// rest), numbers them per tenant after that tenant's last position
+// (event_log_heads), records them in event_positions, and commits. Positions
+// are therefore contiguous and increasing, and become visible in order, one
+// whole batch at a time: a reader of "position >= next" can never see
+// position p+1 before p. Log reads (ReadAll, ReadCategory) and subscriptions
+// read only positioned events, so they never skip.
+//
+// The same argument shows that the positioned events are always a prefix of
+// the (txid, id) order, so the sequencer keeps one mark, the last event it
+// positioned (event_sequencer, moved in the same transaction), and resumes
+// after it. It also shows that an event's position is a function of the
+// committed events alone (its rank in its tenant's (txid, id) order), which
+// is why the sequencer may commit without waiting for its WAL to reach disk:
+// after a crash that loses its last commits it hands out the very same
+// positions again.
+//
+// Inside a stream the log agrees with the versions: writers of a stream
+// queue on a transaction-scoped advisory lock keyed by (tenant, stream)
+// taken before the transaction writes anything, so the waiter gets its xid
+// only after the holder committed, and a larger one. (Queuing on the stream
+// row's lock would not do: locking a row needs an xid, so a waiter could
+// hold the smaller xid and its later version would sort first.
+// TestLog_StreamOrderMatchesVersionOrder fails within a second with
+// SELECT ... FOR UPDATE in place of the advisory lock.) Writers of different
+// streams share no lock: concurrency is per stream.
+//
+// The costs, designed for: the horizon is cluster-wide, so any long write
+// transaction anywhere on the PostgreSQL server — in any database, CREATE
+// DATABASE included — holds every log reader back until it ends (appends are
+// kept to one short statement for that reason). Lag reports the
+// positioned-vs-appended gap for a metric. Stream reads do not wait for
+// positions: they see an append as soon as it commits.
+//
+// # The sequencer
+//
+// Start runs it. Exactly one Store per database leads, holding a session
+// advisory lock on a connection of its own and running every sequencer
+// statement on that same connection, so losing the connection loses the
+// lock and the work together; standbys retry the lock every
+// Config.LeaderRetry. Appends through the Store wake it at once; appends
+// through other replicas are found within Config.SequencerPoll. Under load
+// its statements are spaced by twice their own duration (1–10 ms), so one
+// statement positions the events of many appends. Each statement notifies
+// on the PostgreSQL channel "eventstore" with the tenant, and every Store
+// listens and wakes its subscriptions of that tenant, so subscriptions on any
+// replica go live without polling hard.
+//
+// Append does not wait for positions (so appends never queue behind the
+// sequencer or a long transaction elsewhere); it returns the versions and
+// event ids, and AwaitPosition waits for a position when a caller needs it.
+//
+// # Appends and group commit
+//
+// An append is one call of a SQL function (eventstore_append) in one round
+// trip. Small appends of one tenant that are in flight at the same moment
+// share a transaction and its commit (group.go): the commit's WAL flush is
+// most of a small append's cost. Each keeps its own outcome; a grouped
+// append never waits for a stream's lock (a busy stream sends it back to
+// run alone), so one slow stream holds up no other.
+//
+// # Plans
+//
+// The pool caches one generic plan per statement and connection, made at its
+// first use — possibly while the tables are empty, when a sequential scan
+// looks cheapest and would then be kept for good. Every transaction of this
+// package therefore turns sequential scans (and JIT, which their disabled
+// cost estimates would trigger) off, and log reads test visibility in a
+// scalar subquery so that they always walk the position index in order.
+//
+// # Deletion and retention
+//
+// event_streams holds one row per stream incarnation. A soft delete stamps
+// the live row's deleted_at; the row and its events stay, with their
+// positions, so the log keeps its order. Appending to the name again creates
+// a new row: the new incarnation starts at version 0, and the old events,
+// which point at the old row, stay hidden. A hard delete marks the live row
+// tombstoned (or inserts a tombstone row); it holds the name forever.
+//
+// One visibility rule applies to every read — stream, $all, category,
+// subscription: an event is returned only if its incarnation is live and it
+// is within the stream's metadata (version >= truncate_before, among the
+// newest max_count, appended within max_age_seconds). Hidden events are not
+// deleted, and log positions skip over them.
+//
+// # Invariants
+//
+//   - Within a stream, versions are 0..n-1 without gaps or repeats
+//     (events_stream_version, and the per-stream lock).
+//   - Within a tenant, positions are 1..m without gaps or repeats, in
+//     (txid, id) order, and an event is positioned once (event_positions'
+//     keys; only the sequencer, as the owning role, writes there).
+//   - Events are never updated or deleted by the app role (it has SELECT and
+//     INSERT on them only).
+//   - Position order agrees with version order inside every stream.
+//   - An event id is stored once per tenant; an append is all or nothing.
+//   - No read returns an event whose stream incarnation is deleted or that
+//     its stream's metadata hides.
+package eventstore

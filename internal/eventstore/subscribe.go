@@ -1,0 +1,198 @@
+package eventstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/internal/problem"
+)
+
+// broker fans wake-ups out to the subscriptions of a tenant. A wake-up
+// carries no events: it only says "read again", so a full wake channel can
+// drop it (one pending wake-up is as good as many).
+type broker struct {
+	mu   sync.Mutex // guards subs
+	subs map[uuid.UUID]map[chan struct{}]struct{}
+}
+
+// subscribe registers a wake channel for tenant; call the returned func to
+// unregister it.
+func (b *broker) subscribe(tenant uuid.UUID) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	set := b.subs[tenant]
+	if set == nil {
+		set = map[chan struct{}]struct{}{}
+		b.subs[tenant] = set
+	}
+	set[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs[tenant], ch)
+		if len(b.subs[tenant]) == 0 {
+			delete(b.subs, tenant)
+		}
+		b.mu.Unlock()
+	}
+}
+
+func (b *broker) wake(tenant uuid.UUID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs[tenant] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *broker) wakeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, set := range b.subs {
+		for ch := range set {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Subscription delivers a tenant's log (or one category of it) from a
+// position: first the stored events (catch-up), then new ones as the
+// sequencer positions them (live), each exactly once and in position order.
+type Subscription struct {
+	events chan Event
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done is closed
+}
+
+// Events returns the channel of events. It is closed when the subscription
+// ends; Err then says why.
+func (sub *Subscription) Events() <-chan Event { return sub.events }
+
+// Err returns nil when the subscription ended because its context ended or
+// Close was called, and otherwise the reason it failed. It is meaningful
+// once Events is closed.
+func (sub *Subscription) Err() error {
+	select {
+	case <-sub.done:
+		return sub.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the subscription and waits for its goroutine to stop.
+func (sub *Subscription) Close() {
+	sub.cancel()
+	<-sub.done
+}
+
+// Subscribe delivers the tenant's events from position from (inclusive; 0 or
+// 1 for the whole log) in position order, restricted to category unless it
+// is "". To resume after a checkpoint c (the last position handled), pass
+// c+1.
+//
+// Delivery reads positioned events from the database, so it never skips an
+// event committed late (see the package documentation), and the channel
+// holds at most Config.SubscriptionBuffer events: a consumer that does not
+// keep up holds its own subscription back and nothing else. It ends when
+// ctx ends, on Close, or when the Store closes.
+func (s *Store) Subscribe(ctx context.Context, tenant uuid.UUID, from int64, category string) (*Subscription, error) {
+	f := problem.Fields{}
+	if from < 0 {
+		f.Add("from_position", "must not be negative")
+	}
+	if category != "" {
+		if msg := checkName(category); msg != "" {
+			f.Add("category", msg)
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sub := &Subscription{
+		events: make(chan Event, s.cfg.SubscriptionBuffer),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	s.startMu.Lock()
+	if s.closed.Load() {
+		s.startMu.Unlock()
+		cancel()
+		return nil, problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
+	}
+	s.wg.Add(1)
+	s.startMu.Unlock()
+	stopWithStore := context.AfterFunc(s.life, cancel)
+	// Register for wake-ups before the first read, so a wake-up that comes
+	// while a read runs is kept for the next wait.
+	wake, unsubscribe := s.subs.subscribe(tenant)
+	go func() {
+		defer s.wg.Done()
+		defer close(sub.done)
+		defer close(sub.events)
+		defer unsubscribe()
+		defer stopWithStore()
+		sub.err = s.deliver(ctx, sub.events, wake, tenant, from, category)
+		if sub.err == nil && s.life.Err() != nil {
+			sub.err = problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
+		}
+	}()
+	return sub, nil
+}
+
+// deliver runs a subscription until ctx ends (nil) or reads keep failing.
+func (s *Store) deliver(ctx context.Context, out chan<- Event, wake <-chan struct{}, tenant uuid.UUID, next int64, category string) error {
+	page := min(s.cfg.SubscriptionBuffer, s.cfg.MaxPageSize)
+	poll := time.NewTimer(s.cfg.SubscriptionPoll)
+	defer poll.Stop()
+	failures := 0
+	for {
+		events, err := s.readLog(ctx, tenant, category, next, page)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			// A database hiccup: retry a few times before giving up, so a
+			// failover does not end every subscription at once.
+			failures++
+			if failures > 5 {
+				return err
+			}
+			s.log.Warn("event store subscription read failed; retrying", "tenant", tenant, "err", err)
+			if !sleep(ctx, time.Duration(failures)*200*time.Millisecond) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		for _, e := range events {
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return nil
+			}
+			next = e.Position + 1
+		}
+		if len(events) == page {
+			continue // more is stored: keep catching up
+		}
+		poll.Reset(s.cfg.SubscriptionPoll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
