@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
+	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/lockd"
 	"switchboard/internal/pgembed"
@@ -90,6 +91,19 @@ func run(ctx context.Context, args []string) error {
 		}
 	}()
 
+	events, err := eventstore.New(eventstore.Config{}, db, log.With("component", "eventstore"))
+	if err != nil {
+		return err
+	}
+	if err := events.Start(); err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	defer func() {
+		if err := events.Close(); err != nil {
+			log.Error("stop event store", "err", err)
+		}
+	}()
+
 	ten := tenancy.New(db)
 	authn, err := auth.New(auth.Config{Issuer: cfg.BaseURL, Key: key}, db, ten)
 	if err != nil {
@@ -98,7 +112,7 @@ func run(ctx context.Context, args []string) error {
 	idem := idempotency.New(db)
 	deps := api.Deps{
 		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
-		Locks: locks, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
+		Locks: locks, Events: events, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
 		Ready: func(ctx context.Context) error {
 			if err := db.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

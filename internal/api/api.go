@@ -15,6 +15,7 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
@@ -29,6 +30,7 @@ type Deps struct {
 	Audit   *audit.Log
 	Idem    *idempotency.Store
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
+	Events  *eventstore.Store
 	// Operators are the emails of the platform's operators, who alone may
 	// change the Raft group's members.
 	Operators []string
@@ -50,6 +52,7 @@ type API struct {
 	audit   *audit.Log
 	idem    *idempotency.Store
 	locks   *lockd.Node
+	events  *eventstore.Store
 	// operators are lower-cased emails (Deps.Operators).
 	operators []string
 	log       *slog.Logger
@@ -70,7 +73,7 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 		d.Registry = prometheus.NewRegistry()
 		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, log: d.Log, ready: d.Ready, reg: d.Registry}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, events: d.Events, log: d.Log, ready: d.Ready, reg: d.Registry}
 	a.metrics = newHTTPMetrics(d.Registry)
 	for _, op := range d.Operators {
 		a.operators = append(a.operators, strings.ToLower(strings.TrimSpace(op)))

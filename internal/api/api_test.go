@@ -171,7 +171,7 @@ func TestOpenAPI_CoversEveryRoute(t *testing.T) {
 		if r.Path == "/metrics" || strings.HasPrefix(r.Path, "/static") {
 			continue
 		}
-		p := strings.NewReplacer(":tenant", "{tenant}", ":team", "{team}", ":user", "{user}", ":id", "{id}", ":email", "{email}", ":name", "{name}", ":key", "{key}").Replace(r.Path)
+		p := strings.NewReplacer(":tenant", "{tenant}", ":team", "{team}", ":user", "{user}", ":id", "{id}", ":email", "{email}", ":name", "{name}", ":key", "{key}", ":stream", "{stream}").Replace(r.Path)
 		if _, ok := doc.Paths[p][strings.ToLower(r.Method)]; !ok {
 			t.Errorf("route %s %s is not in the OpenAPI document", r.Method, r.Path)
 		}

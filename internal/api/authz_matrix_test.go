@@ -84,7 +84,7 @@ func wantProblem(t testing.TB, r response, status int, code string) api.Problem 
 }
 
 // codeFor is the problem code each error status of the matrix must carry.
-var codeFor = map[int]string{401: "unauthenticated", 403: "forbidden", 404: "not_found", 503: "unavailable"}
+var codeFor = map[int]string{400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 503: "unavailable"}
 
 // matrixPrincipals are the callers of the matrix, in the column order of
 // matrixRow.want.
@@ -128,6 +128,8 @@ func newAuthzFixture(s *testServer) *authzFixture {
 		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/teams", f.owner[tenant], map[string]string{"slug": "core", "name": "Core"})
 		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/policies", f.owner[tenant], neutralRule)
 		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/tokens", f.owner[tenant], map[string]string{"name": "to revoke", "role": "viewer"})
+		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/streams/order-1/events", f.owner[tenant], map[string]any{"events": []any{map[string]any{"type": "Placed", "data": map[string]int{"n": 1}}}})
+		s.must(204, "PUT", "/api/v1/tenants/"+tenant+"/streams/order-1/snapshot", f.owner[tenant], map[string]any{"version": 0, "data": map[string]int{"n": 1}})
 		var me api.MeResponse
 		s.must(200, "GET", "/api/v1/me", f.owner[tenant], nil).json(s.t, &me)
 		f.ownerID[tenant] = me.User.ID.String()
@@ -249,6 +251,23 @@ var matrix = []matrixRow{
 	// and owners; Read for everyone). lock_handlers_test.go checks the same
 	// rules against a server with a Raft group.
 	{"GET", "/locks", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks", nil)},
+	{"POST", "/streams/:stream/events", [7]int{201, 201, 201, 201, 403, 403, 201}, func(s *testServer, f *authzFixture, tenant string) cell {
+		return cell{tenantPath(tenant, fmt.Sprintf("/streams/cell-%d/events", f.next())), map[string]any{"events": []any{map[string]any{"type": "T", "data": map[string]int{}}}}}
+	}},
+	{"GET", "/streams/:stream/events", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/streams/order-1/events", nil)},
+	{"GET", "/streams", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/streams", nil)},
+	{"DELETE", "/streams/:stream", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
+		name := fmt.Sprintf("del-%d", f.next())
+		s.must(201, "POST", tenantPath(tenant, "/streams/"+name+"/events"), f.owner[tenant], map[string]any{"events": []any{map[string]any{"type": "T", "data": map[string]int{}}}})
+		return cell{tenantPath(tenant, "/streams/"+name), nil}
+	}},
+	{"GET", "/events", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/events?from_position=0", nil)},
+	// Without an Upgrade header an allowed caller is told to speak WebSocket.
+	{"GET", "/subscriptions/live", [7]int{400, 400, 400, 400, 400, 400, 400}, fixed("/subscriptions/live", nil)},
+	{"PUT", "/streams/:stream/snapshot", [7]int{204, 204, 204, 204, 403, 403, 204}, fixed("/streams/order-1/snapshot", map[string]any{"version": 0, "data": map[string]int{"n": 2}})},
+	{"GET", "/streams/:stream/snapshot", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/streams/order-1/snapshot", nil)},
+	{"PUT", "/streams/:stream/metadata", [7]int{200, 200, 200, 200, 403, 403, 200}, fixed("/streams/order-1/metadata", map[string]any{"max_count": 1000})},
+	{"GET", "/streams/:stream/metadata", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/streams/order-1/metadata", nil)},
 	{"GET", "/locks/watch", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks/watch", nil)},
 	{"POST", "/locks/:name", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/locks/cell", map[string]any{"owner": "cell", "ttl_ms": 1000})},
 	{"PUT", "/locks/:name", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/locks/cell", map[string]any{"token": "t", "ttl_ms": 1000})},

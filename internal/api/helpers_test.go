@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
+	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
@@ -97,7 +98,15 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	e, _ := api.NewServer(api.Deps{Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, Log: log,
+	events, err := eventstore.New(eventstore.Config{}, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { events.Close() })
+	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -78,5 +78,6 @@ func (a *API) routes() []route {
 		{Method: http.MethodDelete, Path: t + "/policies", Summary: "Remove a tenant policy rule named in the body", Tag: "policies", Auth: authTenant, Request: DeletePolicyRequest{}, Status: 204, handler: a.deletePolicyByBody},
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},
 	}
+	rs = append(rs, a.eventRoutes()...)
 	return append(rs, a.lockRoutes()...)
 }

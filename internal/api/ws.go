@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -44,6 +45,14 @@ func (a *API) requireTenantStream(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(principalKey, p)
 		return next(c)
 	}
+}
+
+// requireUpgrade refuses a plain HTTP request to a WebSocket endpoint.
+func requireUpgrade(c echo.Context) error {
+	if !strings.EqualFold(c.Request().Header.Get("Upgrade"), "websocket") {
+		return problem.Errorf(problem.CodeInvalid, "this endpoint speaks WebSocket: connect with an Upgrade: websocket request")
+	}
+	return nil
 }
 
 // wsError is the last message of a stream that ends on an error.
