@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -84,13 +86,16 @@ func BenchmarkListTeams_1000rps(b *testing.B) {
 	_, url, tok := benchTeams(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
-	const rate = 1000
+	rate := 1000
+	if r := os.Getenv("BENCH_RATE"); r != "" {
+		rate, _ = strconv.Atoi(r)
+	}
 	n := max(b.N, 2000)
 	lat := make([]time.Duration, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	tick := time.NewTicker(time.Second / rate)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	for i := 0; i < n; i++ {
 		<-tick.C
