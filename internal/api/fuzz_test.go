@@ -24,7 +24,10 @@ func FuzzDecodeStrict(f *testing.F) {
 		`{"owner":true}`, `{"tenant":{"owner":true}}`, `{"":1}`, `{"Slug":"x"}`, `{"slug":"a","slug":"b"}`,
 		`{}{}`, `{} x`, `{}}`, `{} `, `{"slug":`, `{"slug":"a",}`, `{'slug':'a'}`, `{"slug":"\ud800"}`, `{"slug":"\u0000"}`,
 		"\xff\xfe", "\xef\xbb\xbf{}", `{"expires_at":5}`, `{"expires_at":"2030-13-45T99:99:99Z"}`, `{"name":1e999}`,
-		`{"name":-0}`, `{"password":"` + strings.Repeat("p", 300) + `"}`,
+		`{"name":-0}`,
+		`{"expected_version":"no_stream","events":[{"id":"7d4a2f6e-1d1c-4e57-9b1a-0a3c4b5d6e7f","type":"Placed","data":{"n":1},"metadata":{"correlation_id":"c"}}]}`,
+		`{"expected_version":3,"events":[]}`, `{"expected_version":-1}`, `{"expected_version":"soon"}`, `{"expected_version":1.5}`,
+		`{"expected_version":{}}`, `{"events":[{"id":"nope"}]}`, `{"events":[{"data":'x'}]}`, `{"version":0,"data":null}`, `{"password":"` + strings.Repeat("p", 300) + `"}`,
 		strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
 		`{"a":` + strings.Repeat(`{"a":`, 200) + `1` + strings.Repeat("}", 201),
 	} {
@@ -34,6 +37,7 @@ func FuzzDecodeStrict(f *testing.F) {
 		for _, v := range []any{
 			&api.SignupRequest{}, &api.CreateTeamRequest{}, &api.UpdateTeamRequest{}, &api.LoginRequest{},
 			&api.AddMemberRequest{}, &api.UpdateMemberRequest{}, &api.CreateTokenRequest{}, &api.CreatePolicyRequest{},
+			&api.AppendRequest{}, &api.SnapshotRequest{},
 		} {
 			err := api.DecodeStrict(body, v)
 			if err == nil {
