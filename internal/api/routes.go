@@ -79,5 +79,6 @@ func (a *API) routes() []route {
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},
 	}
 	rs = append(rs, a.eventRoutes()...)
+	rs = append(rs, a.subscriptionRoutes()...)
 	return append(rs, a.lockRoutes()...)
 }
