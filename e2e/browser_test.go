@@ -615,7 +615,7 @@ func TestBrowser_NarrowWindowHasNoHorizontalOverflow(t *testing.T) {
 	check(t, "the teams page")
 	b.screenshot(t, "narrow-teams")
 
-	for _, section := range []string{"members", "tokens", "audit", "policies"} {
+	for _, section := range []string{"streams", "members", "tokens", "audit", "policies", "coordination"} {
 		b.do(t, "open "+section,
 			chromedp.Navigate(s.URL+"/t/acme/"+section),
 			chromedp.WaitVisible(chromedp.ID("main")),

@@ -52,6 +52,8 @@ const (
 	SectionPolicies = "policies"
 	// SectionCoordination is the lock, election and cluster page.
 	SectionCoordination = "coordination"
+	// SectionStreams is the event store's stream browser.
+	SectionStreams = "streams"
 )
 
 // navItem is one entry of the section nav.
@@ -64,6 +66,7 @@ type navItem struct {
 func navItems() []navItem {
 	return []navItem{
 		{SectionTeams, "Teams"},
+		{SectionStreams, "Event streams"},
 		{SectionMembers, "Members"},
 		{SectionTokens, "API tokens"},
 		{SectionAudit, "Audit log"},

@@ -52,14 +52,24 @@ func (a *API) eventRoutes() []route {
 	}
 }
 
-// streamParam is the :stream path parameter, unescaped.
-func streamParam(c echo.Context) (string, error) {
-	s, err := url.PathUnescape(c.Param("stream"))
+// PathParam returns the path parameter name decoded exactly once. The
+// router matches on the escaped path only when it differs from the default
+// encoding (URL.RawPath is set); then the parameter is still escaped, else
+// it is already decoded, and a name holding "%" must not be decoded twice.
+func PathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	s, err := url.PathUnescape(v)
 	if err != nil {
-		return "", problem.Invalid(map[string]string{"stream": "is not a valid URL path segment"})
+		return "", problem.Invalid(map[string]string{name: "is not a valid URL path segment"})
 	}
 	return s, nil
 }
+
+// streamParam is the :stream path parameter.
+func streamParam(c echo.Context) (string, error) { return PathParam(c, "stream") }
 
 // authorizeStream checks act on the :stream of the request and returns its name.
 func (a *API) authorizeStream(c echo.Context, act string) (string, error) {

@@ -223,3 +223,17 @@ func TestEvents_BadInputIs4xxAndWritesNothing(t *testing.T) {
 		t.Fatalf("%d events written by rejected requests (%v)", n, err)
 	}
 }
+
+func TestEvents_StreamNamesWithPercentAndSlash(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	for _, name := range []string{"50%", "a%41", "a/b", "with space"} {
+		var res eventstore.AppendResult
+		s.must(201, "POST", "/api/v1/tenants/acme/streams/"+url.PathEscape(name)+"/events", tok, map[string]any{"events": events("A")}).json(t, &res)
+		var page api.List[eventstore.Event]
+		s.must(200, "GET", "/api/v1/tenants/acme/streams/"+url.PathEscape(name)+"/events", tok, nil).json(t, &page)
+		if len(page.Items) != 1 || page.Items[0].Stream != name {
+			t.Errorf("stream %q read back as %+v", name, page.Items)
+		}
+	}
+}

@@ -89,6 +89,7 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 	t.POST("/policies", u.createPolicy)
 	t.POST("/policies/:id/delete", u.deletePolicy)
 	u.registerCoordination(t)
+	u.registerStreams(t)
 	return u
 }
 
