@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -29,6 +31,21 @@ type AppendRequest struct {
 	Events          []EventInput                `json:"events"`
 }
 
+// AppendResponse says where an append put its events. Position is the log
+// position of the last event; the server waits briefly for it, and it is 0
+// only when the log is held back (a long transaction elsewhere): read the
+// events back later to learn it.
+type AppendResponse struct {
+	FirstVersion int64       `json:"first_version"`
+	LastVersion  int64       `json:"last_version"`
+	Position     int64       `json:"position"`
+	EventIDs     []uuid.UUID `json:"event_ids"`
+	Duplicate    bool        `json:"duplicate"`
+}
+
+// positionWait bounds how long an append's answer waits for its position.
+const positionWait = time.Second
+
 // SnapshotRequest saves a stream's state at a version.
 type SnapshotRequest struct {
 	Version int64           `json:"version"`
@@ -39,7 +56,7 @@ type SnapshotRequest struct {
 func (a *API) eventRoutes() []route {
 	t := v1 + "/tenants/:tenant"
 	return []route{
-		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: eventstore.AppendResult{}, Status: 201, handler: a.appendEvents},
+		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: AppendResponse{}, Status: 201, handler: a.appendEvents},
 		{Method: http.MethodGet, Path: t + "/streams/:stream/events", Summary: "Read a stream from a version (from, direction=forward|backward, limit); next_cursor is the next from", Tag: "events", Auth: authTenant, Response: List[eventstore.Event]{}, Status: 200, Paged: true, handler: a.readStream},
 		{Method: http.MethodGet, Path: t + "/streams", Summary: "List streams with their last version and last write time", Tag: "events", Auth: authTenant, Response: List[eventstore.StreamInfo]{}, Status: 200, Paged: true, handler: a.listStreams},
 		{Method: http.MethodDelete, Path: t + "/streams/:stream", Summary: "Delete a stream (its name can be reused); ?hard=true tombstones it (never writable again)", Tag: "events", Auth: authTenant, Status: 204, handler: a.deleteStream},
@@ -104,11 +121,23 @@ func (a *API) appendEvents(c echo.Context) error {
 			events[i].ID = *e.ID
 		}
 	}
-	res, err := a.events.Append(c.Request().Context(), principal(c).Tenant, stream, expected, events)
+	ctx := c.Request().Context()
+	res, err := a.events.Append(ctx, principal(c).Tenant, stream, expected, events)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, res)
+	out := AppendResponse{FirstVersion: res.FirstVersion, LastVersion: res.LastVersion, Position: res.Position, EventIDs: res.EventIDs, Duplicate: res.Duplicate}
+	if out.Position == 0 && len(res.EventIDs) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, positionWait)
+		pos, err := a.events.AwaitPosition(wctx, principal(c).Tenant, res.EventIDs[len(res.EventIDs)-1])
+		cancel()
+		if err == nil {
+			out.Position = pos
+		} else if ctx.Err() == nil {
+			a.log.WarnContext(ctx, "append answered without its position", "err", err)
+		}
+	}
+	return c.JSON(http.StatusCreated, out)
 }
 
 // int64Param reads an optional non-negative integer query parameter.

@@ -28,9 +28,9 @@ func TestEvents_AppendReadWithExpectedVersions(t *testing.T) {
 	s := newTestServer(t)
 	tok := s.signup("ada@example.com", "acme")
 	base := "/api/v1/tenants/acme/streams/order-1/events"
-	var res eventstore.AppendResult
+	var res api.AppendResponse
 	s.must(201, "POST", base, tok, map[string]any{"expected_version": "no_stream", "events": events("Placed", "Paid")}).json(t, &res)
-	if res.FirstVersion != 0 || res.LastVersion != 1 {
+	if res.FirstVersion != 0 || res.LastVersion != 1 || res.Position != 2 {
 		t.Fatalf("first append: %+v", res)
 	}
 	// A stale exact version is a conflict naming the current version.
