@@ -264,6 +264,32 @@ var matrix = []matrixRow{
 	{"GET", "/events", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/events?from_position=0", nil)},
 	// Without an Upgrade header an allowed caller is told to speak WebSocket.
 	{"GET", "/subscriptions/live", [7]int{400, 400, 400, 400, 400, 400, 400}, fixed("/subscriptions/live", nil)},
+	// Named subscriptions: reading needs Read on streams, creating,
+	// deleting and acknowledging need Use.
+	{"PUT", "/subscriptions/:name", [7]int{201, 201, 201, 201, 403, 403, 201}, func(_ *testServer, f *authzFixture, tenant string) cell {
+		return cell{tenantPath(tenant, fmt.Sprintf("/subscriptions/cell-%d", f.next())), map[string]any{"category": "order"}}
+	}},
+	{"GET", "/subscriptions", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/subscriptions", nil)},
+	{"GET", "/subscriptions/:name", [7]int{200, 200, 200, 200, 200, 200, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
+		name := fmt.Sprintf("cell-%d", f.next())
+		s.must(201, "PUT", tenantPath(tenant, "/subscriptions/"+name), f.owner[tenant], map[string]any{})
+		return cell{tenantPath(tenant, "/subscriptions/"+name), nil}
+	}},
+	{"DELETE", "/subscriptions/:name", [7]int{204, 204, 204, 204, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
+		name := fmt.Sprintf("cell-%d", f.next())
+		s.must(201, "PUT", tenantPath(tenant, "/subscriptions/"+name), f.owner[tenant], map[string]any{})
+		return cell{tenantPath(tenant, "/subscriptions/"+name), nil}
+	}},
+	{"GET", "/subscriptions/:name/events", [7]int{200, 200, 200, 200, 200, 200, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
+		name := fmt.Sprintf("cell-%d", f.next())
+		s.must(201, "PUT", tenantPath(tenant, "/subscriptions/"+name), f.owner[tenant], map[string]any{})
+		return cell{tenantPath(tenant, "/subscriptions/"+name+"/events"), nil}
+	}},
+	{"POST", "/subscriptions/:name/ack", [7]int{200, 200, 200, 200, 403, 403, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
+		name := fmt.Sprintf("cell-%d", f.next())
+		s.must(201, "PUT", tenantPath(tenant, "/subscriptions/"+name), f.owner[tenant], map[string]any{})
+		return cell{tenantPath(tenant, "/subscriptions/"+name+"/ack"), map[string]any{"position": 0}}
+	}},
 	{"PUT", "/streams/:stream/snapshot", [7]int{204, 204, 204, 204, 403, 403, 204}, fixed("/streams/order-1/snapshot", map[string]any{"version": 0, "data": map[string]int{"n": 2}})},
 	{"GET", "/streams/:stream/snapshot", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/streams/order-1/snapshot", nil)},
 	{"PUT", "/streams/:stream/metadata", [7]int{200, 200, 200, 200, 403, 403, 200}, fixed("/streams/order-1/metadata", map[string]any{"max_count": 1000})},

@@ -123,6 +123,19 @@
 // newest max_count, appended within max_age_seconds). Hidden events are not
 // deleted, and log positions skip over them.
 //
+// # Named subscriptions and consumer groups
+//
+// A named subscription (named.go) keeps its checkpoint in the database: a
+// consumer fetches the events after it and acknowledges a position, and a
+// restart resumes where the last acknowledgement left off. Consumers that
+// fetch with a member id form a consumer group: the live members (seen within
+// the subscription's member TTL), sorted by id, split the category's streams
+// by FNV-1a(stream) mod N, so each stream goes to exactly one member. Every
+// change of the live set starts a new generation and rewinds each member to
+// the group's lowest checkpoint; acknowledgements of an older generation are
+// refused. Delivery is therefore at least once: after a rebalance a member
+// may see again events up to its old checkpoint, and none is skipped.
+//
 // # Invariants
 //
 //   - Within a stream, versions are 0..n-1 without gaps or repeats
