@@ -64,7 +64,7 @@ func (a *API) eventRoutes() []route {
 		{Method: http.MethodGet, Path: t + "/subscriptions/live", Summary: "WebSocket: every event from from_position on (optionally of one category), catch-up then live, in log order", Tag: "events", Auth: authTenantStream, Response: eventstore.Event{}, Status: 101, handler: a.subscribeLive},
 		{Method: http.MethodPut, Path: t + "/streams/:stream/snapshot", Summary: "Save a snapshot of a stream at a version", Tag: "events", Auth: authTenant, Request: SnapshotRequest{}, Status: 204, handler: a.saveSnapshot},
 		{Method: http.MethodGet, Path: t + "/streams/:stream/snapshot", Summary: "The latest snapshot of a stream", Tag: "events", Auth: authTenant, Response: eventstore.Snapshot{}, Status: 200, handler: a.loadSnapshot},
-		{Method: http.MethodPut, Path: t + "/streams/:stream/metadata", Summary: "Set a stream's max_count, max_age_seconds and truncate_before", Tag: "events", Auth: authTenant, Request: eventstore.StreamMetadata{}, Response: eventstore.StreamMetadata{}, Status: 200, handler: a.setStreamMetadata},
+		{Method: http.MethodPut, Path: t + "/streams/:stream/metadata", Summary: "Set a stream's max_count, max_age (seconds) and truncate_before", Tag: "events", Auth: authTenant, Request: eventstore.StreamMetadata{}, Response: eventstore.StreamMetadata{}, Status: 200, handler: a.setStreamMetadata},
 		{Method: http.MethodGet, Path: t + "/streams/:stream/metadata", Summary: "A stream's metadata", Tag: "events", Auth: authTenant, Response: eventstore.StreamMetadata{}, Status: 200, handler: a.getStreamMetadata},
 	}
 }

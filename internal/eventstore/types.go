@@ -184,7 +184,7 @@ type StreamMetadata struct {
 	// MaxCount keeps only the newest MaxCount events visible.
 	MaxCount *int64 `json:"max_count,omitempty"`
 	// MaxAgeSeconds hides events appended more than this many seconds ago.
-	MaxAgeSeconds *int64 `json:"max_age_seconds,omitempty"`
+	MaxAgeSeconds *int64 `json:"max_age,omitempty"`
 	// TruncateBefore hides events with a lower version.
 	TruncateBefore *int64 `json:"truncate_before,omitempty"`
 }

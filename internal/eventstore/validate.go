@@ -113,7 +113,7 @@ func checkMetadata(m StreamMetadata) error {
 		f.Add("max_count", "must be at least 1")
 	}
 	if m.MaxAgeSeconds != nil && *m.MaxAgeSeconds < 1 {
-		f.Add("max_age_seconds", "must be at least 1")
+		f.Add("max_age", "must be at least 1 (seconds)")
 	}
 	if m.TruncateBefore != nil && *m.TruncateBefore < 0 {
 		f.Add("truncate_before", "must not be negative")
