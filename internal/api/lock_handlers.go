@@ -231,6 +231,17 @@ var errNoLockService = &problem.Error{Code: problem.CodeUnavailable, Message: "t
 
 // coord authorizes act on the tenant's object of kind named name and
 // returns the caller and the lock service.
+// coordNamed reads the path parameter param as an object name of kind and
+// authorizes act on it (see coord).
+func (a *API) coordNamed(c echo.Context, param, act, kind string) (string, auth.Principal, *lockd.Node, error) {
+	name, err := pathName(c, param)
+	if err != nil {
+		return "", auth.Principal{}, nil, err
+	}
+	p, node, err := a.coord(c, act, kind, name)
+	return name, p, node, err
+}
+
 func (a *API) coord(c echo.Context, act, kind, name string) (auth.Principal, *lockd.Node, error) {
 	p := principal(c)
 	if err := a.rbac.Authorize(c.Request().Context(), p, act, rbac.Of(p, kind, name)); err != nil {
@@ -319,11 +330,7 @@ func (a *API) listLocks(c echo.Context) error {
 }
 
 func (a *API) acquireLock(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "lock", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "lock")
 	if err != nil {
 		return err
 	}
@@ -339,11 +346,7 @@ func (a *API) acquireLock(c echo.Context) error {
 }
 
 func (a *API) renewLock(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "lock", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "lock")
 	if err != nil {
 		return err
 	}
@@ -359,11 +362,7 @@ func (a *API) renewLock(c echo.Context) error {
 }
 
 func (a *API) releaseLock(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "lock", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "lock")
 	if err != nil {
 		return err
 	}
@@ -378,11 +377,7 @@ func (a *API) releaseLock(c echo.Context) error {
 }
 
 func (a *API) verifyLock(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Read, "lock", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Read, "lock")
 	if err != nil {
 		return err
 	}
@@ -420,11 +415,7 @@ func leadershipResponse(l lockd.Leadership) LeadershipResponse {
 }
 
 func (a *API) campaign(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "election", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "election")
 	if err != nil {
 		return err
 	}
@@ -440,11 +431,7 @@ func (a *API) campaign(c echo.Context) error {
 }
 
 func (a *API) electionLeader(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Read, "election", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Read, "election")
 	if err != nil {
 		return err
 	}
@@ -456,11 +443,7 @@ func (a *API) electionLeader(c echo.Context) error {
 }
 
 func (a *API) renewLeadership(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "election", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "election")
 	if err != nil {
 		return err
 	}
@@ -476,11 +459,7 @@ func (a *API) renewLeadership(c echo.Context) error {
 }
 
 func (a *API) resign(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Use, "election", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Use, "election")
 	if err != nil {
 		return err
 	}
@@ -495,11 +474,7 @@ func (a *API) resign(c echo.Context) error {
 }
 
 func (a *API) observeElection(c echo.Context) error {
-	name, err := pathName(c, "name")
-	if err != nil {
-		return err
-	}
-	p, node, err := a.coord(c, rbac.Read, "election", name)
+	name, p, node, err := a.coordNamed(c, "name", rbac.Read, "election")
 	if err != nil {
 		return err
 	}

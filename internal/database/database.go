@@ -106,8 +106,16 @@ func Scope(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {
 // as one implicit transaction, so the transaction-local settings apply to the
 // query and vanish after it. scan is called for each row.
 func (db *DB) ReadTenant(ctx context.Context, tenant uuid.UUID, query string, args []any, scan func(pgx.Rows) error) error {
+	return db.RunScoped(ctx, scopeSQL, tenant, query, args, scan)
+}
+
+// RunScoped is ReadTenant with the caller's scope statement: scope takes the
+// tenant id as $1 and must switch to AppRole and set app.tenant_id with
+// set_config(..., true), and may set more transaction-local settings. The
+// implicit transaction commits at the end, so it serves single writes too.
+func (db *DB) RunScoped(ctx context.Context, scope string, tenant uuid.UUID, query string, args []any, scan func(pgx.Rows) error) error {
 	b := &pgx.Batch{}
-	b.Queue(scopeSQL, tenant.String())
+	b.Queue(scope, tenant.String())
 	b.Queue(query, args...)
 	br := db.Pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

@@ -229,32 +229,7 @@ const scopeSQL = `SELECT set_config('role', '` + database.AppRole + `', true), s
 // implicit transaction that commits at its end, so it serves writes as well
 // as reads. scan is called for each row.
 func (s *Store) inTenant(ctx context.Context, tenant uuid.UUID, query string, args []any, scan func(pgx.Rows) error) error {
-	b := &pgx.Batch{}
-	b.Queue(scopeSQL, tenant.String())
-	b.Queue(query, args...)
-	br := s.db.Pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("scope to tenant: %w", err)
-	}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return err
-	}
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			rows.Close()
-			br.Close()
-			return err
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		br.Close()
-		return err
-	}
-	return br.Close()
+	return s.db.RunScoped(ctx, scopeSQL, tenant, query, args, scan)
 }
 
 // mapPgError turns errors a client can cause into problems.
