@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +301,32 @@ func TestAPI_OpenAPIDocumentIsJSON(t *testing.T) {
 	} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("the OpenAPI document lacks %s", p)
+		}
+	}
+}
+
+// The operator endpoints of the real binary: ready once the database and the
+// Raft group are, and metrics with the HTTP, runtime and event-store gauges.
+func TestAPI_OperatorEndpoints(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	for path, want := range map[string][]string{
+		"/readyz":  {`"ready"`},
+		"/healthz": {`"ok"`},
+		"/metrics": {"switchboard_http_requests_total", "go_goroutines", "switchboard_eventstore_pending_events", "switchboard_eventstore_lag_seconds"},
+	} {
+		res, err := http.Get(s.URL + path)
+		mustOK(t, "GET "+path, err)
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		mustOK(t, "read "+path, err)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, res.StatusCode, body)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("GET %s lacks %s", path, w)
+			}
 		}
 	}
 }

@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"switchboard/internal/api"
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
@@ -109,10 +112,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(events.Collectors()...)
 	idem := idempotency.New(db)
 	deps := api.Deps{
 		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
-		Locks: locks, Events: events, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
+		Registry: reg, Locks: locks, Events: events, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
 		Ready: func(ctx context.Context) error {
 			if err := db.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/database"
 	"switchboard/internal/problem"
@@ -247,4 +248,27 @@ func mapPgError(err error, field string) error {
 		return problem.Errorf(problem.CodeConflict, "a concurrent append used the same event ids; retry")
 	}
 	return err
+}
+
+// Collectors returns Prometheus gauges of the reader lag: how many committed
+// events wait for a position, and the age of the oldest. They query the
+// database when scraped, bounded by a second.
+func (s *Store) Collectors() []prometheus.Collector {
+	lag := func() Lag {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		l, err := s.Lag(ctx)
+		if err != nil {
+			s.log.Warn("read event store lag", "err", err)
+		}
+		return l
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_eventstore_pending_events",
+			Help: "Committed events not yet positioned in the log (held back by the sequencer or an older open transaction)."},
+			func() float64 { return float64(lag().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_eventstore_lag_seconds",
+			Help: "Age of the oldest committed event not yet positioned in the log."},
+			func() float64 { return lag().Oldest.Seconds() }),
+	}
 }
