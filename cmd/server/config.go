@@ -29,6 +29,7 @@ type config struct {
 	RaftPeers   string // SWITCHBOARD_RAFT_PEERS: id=host:port,... of the initial voters; empty: a single-node group
 	RaftJoin    bool   // SWITCHBOARD_RAFT_JOIN: start empty and wait to be added by the leader
 	Operators   string // SWITCHBOARD_OPERATORS: emails of the platform operators, comma-separated
+	PeerURLs    string // SWITCHBOARD_PEER_URLS: id=http(s)://host:port,... the Switchboard URL of each Raft node
 }
 
 func loadConfig(args []string) (config, error) {
@@ -43,6 +44,7 @@ func loadConfig(args []string) (config, error) {
 		RaftAddr:    env("SWITCHBOARD_RAFT_ADDR", "127.0.0.1:8090"),
 		RaftPeers:   os.Getenv("SWITCHBOARD_RAFT_PEERS"),
 		Operators:   os.Getenv("SWITCHBOARD_OPERATORS"),
+		PeerURLs:    os.Getenv("SWITCHBOARD_PEER_URLS"),
 	}
 	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin} {
 		if v := os.Getenv(name); v != "" {
@@ -64,6 +66,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address (SWITCHBOARD_RAFT_ADDR)")
 	fs.StringVar(&c.RaftPeers, "raft-peers", c.RaftPeers, "initial voters as id=host:port,...; empty for a single node (SWITCHBOARD_RAFT_PEERS)")
 	fs.StringVar(&c.Operators, "operators", c.Operators, "emails of the platform operators, who may change the Raft group's members (SWITCHBOARD_OPERATORS)")
+	fs.StringVar(&c.PeerURLs, "peer-urls", c.PeerURLs, "Switchboard URL of each Raft node, id=http://host:port,...; followers redirect lock writes to the leader (SWITCHBOARD_PEER_URLS)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -97,6 +100,9 @@ func (c *config) validate() error {
 	if _, err := c.peers(); err != nil {
 		return err
 	}
+	if _, err := c.peerURLs(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -124,6 +130,23 @@ func (c *config) peers() ([]lockd.Peer, error) {
 			return nil, fmt.Errorf("SWITCHBOARD_RAFT_PEERS entry %q must be id=host:port", p)
 		}
 		out = append(out, lockd.Peer{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+// peerURLs parses PeerURLs: "id=http://host:port,...".
+func (c *config) peerURLs() (map[string]string, error) {
+	out := map[string]string{}
+	if c.PeerURLs == "" {
+		return out, nil
+	}
+	for _, p := range strings.Split(c.PeerURLs, ",") {
+		id, raw, ok := strings.Cut(strings.TrimSpace(p), "=")
+		u, err := url.Parse(raw)
+		if !ok || id == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("SWITCHBOARD_PEER_URLS entry %q must be id=http(s)://host:port", p)
+		}
+		out[id] = raw
 	}
 	return out, nil
 }

@@ -6,7 +6,8 @@ import (
 )
 
 func TestLoadConfig_DefaultsAndValidation(t *testing.T) {
-	for _, k := range []string{"SWITCHBOARD_ADDR", "DATABASE_URL", "SWITCHBOARD_DATA_DIR", "SWITCHBOARD_BASE_URL", "SWITCHBOARD_JWT_KEY", "SWITCHBOARD_LOG_LEVEL", "SWITCHBOARD_TRUST_PROXY"} {
+	for _, k := range []string{"SWITCHBOARD_ADDR", "DATABASE_URL", "SWITCHBOARD_DATA_DIR", "SWITCHBOARD_BASE_URL", "SWITCHBOARD_JWT_KEY", "SWITCHBOARD_LOG_LEVEL", "SWITCHBOARD_TRUST_PROXY",
+		"SWITCHBOARD_RAFT_PEERS", "SWITCHBOARD_PEER_URLS", "SWITCHBOARD_RAFT_JOIN", "SWITCHBOARD_OPERATORS", "SWITCHBOARD_NODE_ID", "SWITCHBOARD_RAFT_ADDR"} {
 		t.Setenv(k, "")
 	}
 	c, err := loadConfig(nil)
@@ -30,6 +31,8 @@ func TestLoadConfig_DefaultsAndValidation(t *testing.T) {
 		"SWITCHBOARD_BASE_URL":    {"ftp://x", "not a url"},
 		"SWITCHBOARD_LOG_LEVEL":   {"loud"},
 		"SWITCHBOARD_TRUST_PROXY": {"maybe"},
+		"SWITCHBOARD_RAFT_PEERS":  {"n1", "n1=nohostport"},
+		"SWITCHBOARD_PEER_URLS":   {"n1", "n1=ftp://x", "=http://x"},
 	}
 	for k, vals := range bad {
 		for _, v := range vals {

@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("signing key: %w", err)
 	}
-	peers, _ := cfg.peers() // validated in loadConfig
+	peers, _ := cfg.peers()       // validated in loadConfig
+	peerURLs, _ := cfg.peerURLs() // validated in loadConfig
 	locks, err := lockd.New(lockd.Config{NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, DataDir: filepath.Join(cfg.DataDir, "raft"),
 		Peers: peers, Join: cfg.RaftJoin}, log)
 	if err != nil {
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string) error {
 	idem := idempotency.New(db)
 	deps := api.Deps{
 		Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idem, Log: log,
-		Registry: reg, Locks: locks, Events: events, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","),
+		Registry: reg, Locks: locks, Events: events, TrustProxy: cfg.TrustProxy, Operators: strings.Split(cfg.Operators, ","), PeerURLs: peerURLs,
 		Ready: func(ctx context.Context) error {
 			if err := db.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

@@ -34,7 +34,10 @@ type Deps struct {
 	// Operators are the emails of the platform's operators, who alone may
 	// change the Raft group's members.
 	Operators []string
-	Log       *slog.Logger
+	// PeerURLs maps the Raft group's node ids to their Switchboard base
+	// URLs, so a follower can redirect lock-service writes to the leader.
+	PeerURLs map[string]string
+	Log      *slog.Logger
 	// Ready reports whether the server can serve (database reachable, ...).
 	Ready func(ctx context.Context) error
 	// TrustProxy takes the client address from X-Forwarded-For; only behind
@@ -55,6 +58,7 @@ type API struct {
 	events  *eventstore.Store
 	// operators are lower-cased emails (Deps.Operators).
 	operators []string
+	peerURLs  map[string]string
 	log       *slog.Logger
 	ready     func(ctx context.Context) error
 	reg       *prometheus.Registry
@@ -75,6 +79,10 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 	}
 	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, events: d.Events, log: d.Log, ready: d.Ready, reg: d.Registry}
 	a.metrics = newHTTPMetrics(d.Registry)
+	a.peerURLs = map[string]string{}
+	for id, u := range d.PeerURLs {
+		a.peerURLs[id] = strings.TrimRight(u, "/")
+	}
 	for _, op := range d.Operators {
 		a.operators = append(a.operators, strings.ToLower(strings.TrimSpace(op)))
 	}

@@ -47,6 +47,7 @@ type serverConfig struct {
 	locks     bool        // start a single-node Raft group for the lock services
 	node      *lockd.Node // or use this node of a group the test runs
 	operators []string
+	peerURLs  map[string]string
 }
 
 type serverOption func(*serverConfig)
@@ -60,6 +61,9 @@ func withLocks() serverOption { return func(c *serverConfig) { c.locks = true } 
 
 // withNode serves the lock routes from a node the test started.
 func withNode(n *lockd.Node) serverOption { return func(c *serverConfig) { c.node = n } }
+
+// withPeerURLs maps Raft node ids to Switchboard URLs.
+func withPeerURLs(m map[string]string) serverOption { return func(c *serverConfig) { c.peerURLs = m } }
 
 // withOperators names the platform operators.
 func withOperators(emails ...string) serverOption {
@@ -106,7 +110,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { events.Close() })
-	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, Log: log,
+	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, PeerURLs: sc.peerURLs, Log: log,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -299,6 +299,20 @@ func lockErr(err error) error {
 	return err
 }
 
+// lockFail answers a failed lock-service call. When this node is not the
+// leader and the leader's Switchboard URL is known (Deps.PeerURLs), the
+// request is redirected there with 307, which keeps the method and body;
+// otherwise lockErr's problem is the answer.
+func (a *API) lockFail(c echo.Context, err error) error {
+	var nl *lockd.ErrNotLeader
+	if errors.As(err, &nl) {
+		if base, ok := a.peerURLs[nl.LeaderID]; ok {
+			return c.Redirect(http.StatusTemporaryRedirect, base+c.Request().URL.RequestURI())
+		}
+	}
+	return lockErr(err)
+}
+
 // Locks.
 
 func lockResponse(l lockd.Lock) LockResponse {
@@ -316,7 +330,7 @@ func (a *API) listLocks(c echo.Context) error {
 	}
 	locks, err := node.ListLocks(c.Request().Context(), p.Tenant)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	items := make([]LockInfo, len(locks))
 	for i, l := range locks {
@@ -340,7 +354,7 @@ func (a *API) acquireLock(c echo.Context) error {
 	}
 	l, err := node.Acquire(c.Request().Context(), p.Tenant, name, in.Owner, millis(in.TTLMs), millis(in.WaitMs))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, lockResponse(l))
 }
@@ -356,7 +370,7 @@ func (a *API) renewLock(c echo.Context) error {
 	}
 	l, err := node.Renew(c.Request().Context(), p.Tenant, name, in.Token, millis(in.TTLMs))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, lockResponse(l))
 }
@@ -371,7 +385,7 @@ func (a *API) releaseLock(c echo.Context) error {
 		return err
 	}
 	if err := node.Release(c.Request().Context(), p.Tenant, name, in.Token); err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -387,7 +401,7 @@ func (a *API) verifyLock(c echo.Context) error {
 	}
 	ok, err := node.Verify(c.Request().Context(), p.Tenant, name, in.FencingToken)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, VerifyLockResponse{Valid: ok})
 }
@@ -401,7 +415,7 @@ func (a *API) watchLocks(c echo.Context) error {
 	defer cancel()
 	events, err := node.WatchLocks(ctx, p.Tenant)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (LockEventMessage, error) {
 		return LockEventMessage{Type: string(e.Type), Name: e.Name, Owner: e.Owner, FencingToken: e.FencingToken, ExpiresAt: e.ExpiresAt}, e.Err
@@ -425,7 +439,7 @@ func (a *API) campaign(c echo.Context) error {
 	}
 	l, err := node.Campaign(c.Request().Context(), p.Tenant, name, in.Candidate, millis(in.TTLMs), millis(in.WaitMs))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, leadershipResponse(l))
 }
@@ -437,7 +451,7 @@ func (a *API) electionLeader(c echo.Context) error {
 	}
 	l, err := node.Leader(c.Request().Context(), p.Tenant, name)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, ElectionResponse{Name: name, Leader: l.Leader, Term: l.Term, ExpiresAt: l.ExpiresAt})
 }
@@ -453,7 +467,7 @@ func (a *API) renewLeadership(c echo.Context) error {
 	}
 	l, err := node.RenewLeadership(c.Request().Context(), p.Tenant, name, in.Token, millis(in.TTLMs))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, leadershipResponse(l))
 }
@@ -468,7 +482,7 @@ func (a *API) resign(c echo.Context) error {
 		return err
 	}
 	if err := node.Resign(c.Request().Context(), p.Tenant, name, in.Token); err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -482,7 +496,7 @@ func (a *API) observeElection(c echo.Context) error {
 	defer cancel()
 	events, err := node.Observe(ctx, p.Tenant, name)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.ElectionEvent) (ElectionEventMessage, error) {
 		m := ElectionEventMessage{Leader: e.Leader, Term: e.Term}
@@ -537,7 +551,7 @@ func (a *API) getKV(c echo.Context) error {
 	}
 	kv, err := node.Get(c.Request().Context(), p.Tenant, key)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	tag := revisionETag(kv.Revision)
 	c.Response().Header().Set("ETag", tag)
@@ -590,7 +604,7 @@ func (a *API) putKV(c echo.Context) error {
 	}
 	kv, err := node.Put(c.Request().Context(), p.Tenant, key, value.Bytes(), opts)
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	c.Response().Header().Set("ETag", revisionETag(kv.Revision))
 	return c.JSON(http.StatusOK, kvResponse(kv))
@@ -614,7 +628,7 @@ func (a *API) deleteKV(c echo.Context) error {
 		ifRevision = rev
 	}
 	if _, err := node.Delete(c.Request().Context(), p.Tenant, key, ifRevision); err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -630,7 +644,7 @@ func (a *API) listKV(c echo.Context) error {
 	}
 	kvs, err := node.ListKV(c.Request().Context(), p.Tenant, c.QueryParam("prefix"))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	page, next, err := pageByName(kvs, func(kv lockd.KV) string { return kv.Key }, cursor, limit)
 	if err != nil {
@@ -652,7 +666,7 @@ func (a *API) watchKV(c echo.Context) error {
 	defer cancel()
 	events, err := node.Watch(ctx, p.Tenant, c.QueryParam("prefix"))
 	if err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.KVEvent) (KVEventMessage, error) {
 		m := KVEventMessage{Type: string(e.Type), Key: e.Key, Revision: e.Revision}
@@ -744,7 +758,7 @@ func (a *API) addVoter(c echo.Context) error {
 		return err
 	}
 	if err := a.locks.AddVoter(c.Request().Context(), in.ID, in.Addr); err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.JSON(http.StatusOK, clusterResponse(a.locks.Status()))
 }
@@ -761,7 +775,7 @@ func (a *API) removeVoter(c echo.Context) error {
 		return err
 	}
 	if err := a.locks.RemoveServer(c.Request().Context(), id); err != nil {
-		return lockErr(err)
+		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -748,4 +748,24 @@ func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 	if st.State != "Follower" || st.LeaderID != "n1" || st.LeaderAddr != leaderAddr || len(st.Members) != 2 {
 		t.Fatalf("the follower sees %+v", st)
 	}
+
+	// Knowing the leader's Switchboard URL, a follower redirects instead,
+	// with 307 so the method and body are kept.
+	rs := newTestServer(t, withNode(follower), withPeerURLs(map[string]string{"n1": ls.URL + "/"}))
+	rowner := rs.signup("owner@acme.test", "acme")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequest("POST", rs.URL+locksPath+"/x?x=1", strings.NewReader(`{"owner":"o","ttl_ms":1000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+rowner)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != ls.URL+locksPath+"/x?x=1" {
+		t.Fatalf("follower with peer URLs: %d Location %q, want 307 to %s", res.StatusCode, res.Header.Get("Location"), ls.URL+locksPath+"/x?x=1")
+	}
 }
