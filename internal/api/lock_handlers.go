@@ -208,6 +208,7 @@ func (a *API) lockRoutes() []route {
 		{Method: http.MethodPost, Path: t + "/locks/:name/verify", Summary: "Check that a fencing token is the current holder's and its lease runs", Tag: "locks", Auth: authTenant, Request: VerifyLockRequest{}, Response: VerifyLockResponse{}, Status: 200, handler: a.verifyLock},
 
 		{Method: http.MethodPost, Path: t + "/elections/:name/campaign", Summary: "Campaign to lead an election for ttl_ms, waiting up to wait_ms; 409 when another candidate still leads", Tag: "elections", Auth: authTenant, Request: CampaignRequest{}, Response: LeadershipResponse{}, Status: 200, handler: a.campaign},
+		{Method: http.MethodGet, Path: t + "/elections", Summary: "The tenant's elections that have a leader now, by name", Tag: "elections", Auth: authTenant, Response: List[ElectionResponse]{}, Status: 200, Paged: true, handler: a.listElections},
 		{Method: http.MethodGet, Path: t + "/elections/:name", Summary: "The election's leader and term; 404 when it has none", Tag: "elections", Auth: authTenant, Response: ElectionResponse{}, Status: 200, handler: a.electionLeader},
 		{Method: http.MethodPost, Path: t + "/elections/:name/renew", Summary: "Renew the leader's lease to ttl_ms from now", Tag: "elections", Auth: authTenant, Request: RenewLeadershipRequest{}, Response: LeadershipResponse{}, Status: 200, handler: a.renewLeadership},
 		{Method: http.MethodPost, Path: t + "/elections/:name/resign", Summary: "Step down as leader (the next waiting candidate wins)", Tag: "elections", Auth: authTenant, Request: ResignRequest{}, Status: 204, handler: a.resign},
@@ -423,6 +424,30 @@ func (a *API) watchLocks(c echo.Context) error {
 }
 
 // Elections.
+
+func (a *API) listElections(c echo.Context) error {
+	p, node, err := a.coord(c, rbac.Read, "election", "")
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	es, err := node.ListElections(c.Request().Context(), p.Tenant)
+	if err != nil {
+		return a.lockFail(c, err)
+	}
+	items := make([]ElectionResponse, len(es))
+	for i, e := range es {
+		items[i] = ElectionResponse{Name: e.Name, Leader: e.Leader, Term: e.Term, ExpiresAt: e.ExpiresAt}
+	}
+	page, next, err := pageByName(items, func(e ElectionResponse) string { return e.Name }, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list(page, next))
+}
 
 func leadershipResponse(l lockd.Leadership) LeadershipResponse {
 	return LeadershipResponse{Name: l.Name, Leader: l.Leader, Token: l.Token, Term: l.Term, ExpiresAt: l.ExpiresAt}

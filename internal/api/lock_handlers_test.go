@@ -382,6 +382,16 @@ func TestElections_CampaignLeaderRenewResign(t *testing.T) {
 	if leader.Leader != "node-a" || leader.Term != a.Term || leader.Name != "scheduler" {
 		t.Fatalf("leader %+v after %+v", leader, a)
 	}
+	var all api.List[api.ElectionResponse]
+	s.must(200, "GET", "/api/v1/tenants/acme/elections", viewer, nil).json(t, &all)
+	if len(all.Items) != 1 || all.Items[0] != leader {
+		t.Fatalf("elections list %+v, want just %+v", all.Items, leader)
+	}
+	other := s.signup("owner@globex.test", "globex")
+	s.must(200, "GET", "/api/v1/tenants/globex/elections", other, nil).json(t, &all)
+	if len(all.Items) != 0 {
+		t.Fatalf("globex lists acme's elections: %+v", all.Items)
+	}
 	wantProblem(t, s.do("POST", e+"/campaign", owner, map[string]any{"candidate": "node-b", "ttl_ms": 30000}), 409, "conflict")
 	wantProblem(t, s.do("POST", e+"/renew", owner, map[string]any{"token": "wrong", "ttl_ms": 30000}), 409, "conflict")
 	wantProblem(t, s.do("POST", e+"/resign", owner, map[string]any{"token": "wrong"}), 409, "conflict")

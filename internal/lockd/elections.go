@@ -1,7 +1,9 @@
 package lockd
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,6 +71,29 @@ func (n *Node) Leader(ctx context.Context, tenant uuid.UUID, name string) (Elect
 		return ElectionLeader{}, problem.Errorf(problem.CodeNotFound, "election %q has no leader", name)
 	}
 	return ElectionLeader{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt)}, nil
+}
+
+// ListElections returns the tenant's elections that have a leader, by name
+// (linearizable, like Leader).
+func (n *Node) ListElections(ctx context.Context, tenant uuid.UUID) ([]ElectionInfo, error) {
+	if err := newRequest().tenant(tenant).err(); err != nil {
+		return nil, err
+	}
+	if err := n.linearizable(ctx); err != nil {
+		return nil, err
+	}
+	now := n.clock().UnixNano()
+	n.fsm.mu.RLock()
+	var out []ElectionInfo
+	for k, ls := range n.fsm.leases {
+		if k.Kind != kindElection || k.Tenant != tenant || now >= ls.ExpiresAt {
+			continue
+		}
+		out = append(out, ElectionInfo{Name: k.Name, ElectionLeader: ElectionLeader{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt)}})
+	}
+	n.fsm.mu.RUnlock()
+	slices.SortFunc(out, func(a, b ElectionInfo) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Observe streams the leader of an election: first the state this node has

@@ -76,6 +76,12 @@ type ElectionLeader struct {
 	ExpiresAt time.Time
 }
 
+// ElectionInfo is an election that has a leader now.
+type ElectionInfo struct {
+	Name string
+	ElectionLeader
+}
+
 // ElectionEvent reports the leader of an election; the first event of an
 // Observe stream is the state at subscription (Leader empty: no leader).
 type ElectionEvent struct {

@@ -40,6 +40,12 @@ func (u *UI) coordinationPage(c echo.Context) error {
 		if v.Locks, v.LocksErr, err = u.lockRows(ctx, p); err != nil {
 			return err
 		}
+		// An error here (no leader, a follower) already shows on the locks.
+		if es, err := u.d.Locks.ListElections(ctx, p.Tenant); err == nil {
+			for _, e := range es {
+				v.Elections = append(v.Elections, views.ElectionRow{Name: e.Name, Leader: e.Leader, Term: e.Term, ExpiresAt: e.ExpiresAt})
+			}
+		}
 		if u.maySeeCluster(ctx, p) {
 			cv := u.clusterView()
 			v.Cluster = &cv
