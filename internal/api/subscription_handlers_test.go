@@ -179,3 +179,17 @@ func TestSubscriptions_BadInput(t *testing.T) {
 	wantProblem(t, s.do("GET", base+"/ok/events?member=v", viewer, nil), 403, "forbidden")
 	wantProblem(t, s.do("POST", base+"/ok/ack", viewer, map[string]any{"position": 0}), 403, "forbidden")
 }
+
+func TestSubscriptions_CreateAndDeleteAreAudited(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	s.must(201, "PUT", "/api/v1/tenants/acme/subscriptions/billing", tok, map[string]any{"category": "order", "from_position": 0})
+	s.must(204, "DELETE", "/api/v1/tenants/acme/subscriptions/billing", tok, nil)
+	s.must(404, "DELETE", "/api/v1/tenants/acme/subscriptions/billing", tok, nil)
+	var log api.List[map[string]any]
+	s.must(200, "GET", "/api/v1/tenants/acme/audit?limit=2", tok, nil).json(t, &log)
+	if len(log.Items) != 2 || log.Items[0]["action"] != "subscription.deleted" || log.Items[1]["action"] != "subscription.created" ||
+		log.Items[0]["before"] == nil || log.Items[1]["after"] == nil {
+		t.Fatalf("audit %v", log.Items)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"switchboard/internal/audit"
 	"switchboard/internal/database"
 	"switchboard/internal/problem"
 )
@@ -212,7 +213,7 @@ func (s *Store) CreateSubscription(ctx context.Context, tenant uuid.UUID, name s
 			RETURNING `+namedCols, tenant, name, spec.Category, spec.FromPosition, ttl))
 		if err == nil {
 			created = true
-			return nil
+			return audit.Record(ctx, tx, tenant, audit.Change{Action: "subscription.created", ObjectKind: "subscription", ObjectID: name, After: out})
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -316,8 +317,17 @@ func (s *Store) DeleteSubscription(ctx context.Context, tenant uuid.UUID, name s
 		return err
 	}
 	found := false
-	err := s.inTenant(ctx, tenant, `DELETE FROM event_subscriptions WHERE tenant_id = $1 AND name = $2 RETURNING name`,
-		[]any{tenant, name}, func(pgx.Rows) error { found = true; return nil })
+	err := s.inTenantTx(ctx, tenant, func(tx pgx.Tx) error {
+		before, err := scanNamed(tx.QueryRow(ctx, `DELETE FROM event_subscriptions WHERE tenant_id = $1 AND name = $2 RETURNING `+namedCols, tenant, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		return audit.Record(ctx, tx, tenant, audit.Change{Action: "subscription.deleted", ObjectKind: "subscription", ObjectID: name, Before: before})
+	})
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", name, err)
 	}
