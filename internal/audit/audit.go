@@ -139,10 +139,6 @@ func (l *Log) List(ctx context.Context, tenant uuid.UUID, cursor string, limit i
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = database.EncodeCursor(strconv.FormatInt(out[limit-1].ID, 10))
-	}
+	out, next := database.Page(out, limit, func(e Entry) string { return strconv.FormatInt(e.ID, 10) })
 	return out, next, nil
 }

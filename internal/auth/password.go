@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -58,5 +59,10 @@ func CheckPassword(encoded, pw string) bool {
 }
 
 // dummyHash is checked against when a login names no user, so the answer
-// takes as long as for a wrong password and does not reveal which emails exist.
-var dummyHash, _ = HashPassword("switchboard-timing-equaliser")
+// takes as long as for a wrong password and does not reveal which emails
+// exist. It is made on first use, not when the package loads: hashing costs
+// tens of milliseconds that every start of the binary and its tests would pay.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("switchboard-timing-equaliser") // fails only if the system has no randomness
+	return h
+})

@@ -155,7 +155,7 @@ func (s *Service) Login(ctx context.Context, email, password, remoteAddr string)
 	}
 	email, valid := tenancy.NormalizeEmail(email)
 	if !valid {
-		CheckPassword(dummyHash, password)
+		CheckPassword(dummyHash(), password)
 		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
 	}
 	if ok, retry := s.byEmail.allow(email, now); !ok {
@@ -169,7 +169,7 @@ func (s *Service) Login(ctx context.Context, email, password, remoteAddr string)
 		return tenancy.User{}, fmt.Errorf("login: %w", err)
 	}
 	if hash == nil {
-		CheckPassword(dummyHash, password)
+		CheckPassword(dummyHash(), password)
 		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
 	}
 	if !CheckPassword(*hash, password) {

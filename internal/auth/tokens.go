@@ -121,12 +121,7 @@ func (s *Service) ListTokens(ctx context.Context, tenant uuid.UUID, cursor strin
 	if err != nil {
 		return nil, "", fmt.Errorf("list tokens: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = database.EncodeCursor(last.CreatedAt.Format(time.RFC3339Nano) + "|" + last.ID.String())
-	}
+	out, next := database.Page(out, limit, func(t APIToken) string { return t.CreatedAt.Format(time.RFC3339Nano) + "|" + t.ID.String() })
 	return out, next, nil
 }
 

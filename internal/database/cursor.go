@@ -22,3 +22,14 @@ func DecodeCursor(cursor string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// Page trims rows, read with LIMIT limit+1, to one page of limit rows and
+// returns the cursor of the next page: the key of the page's last row, or ""
+// when the extra row was not there (this is the last page).
+func Page[T any](rows []T, limit int, key func(T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, EncodeCursor(key(rows[limit-1]))
+}

@@ -300,11 +300,7 @@ func (s *Store) ListSubscriptions(ctx context.Context, tenant uuid.UUID, cursor 
 	if err != nil {
 		return nil, "", fmt.Errorf("list subscriptions: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = database.EncodeCursor(out[limit-1].Name)
-	}
+	out, next := database.Page(out, limit, func(n NamedSubscription) string { return n.Name })
 	return out, next, nil
 }
 

@@ -74,11 +74,7 @@ func (s *Store) ListStreams(ctx context.Context, tenant uuid.UUID, cursor string
 	if err != nil {
 		return nil, "", fmt.Errorf("list streams: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = database.EncodeCursor(out[limit-1].Name)
-	}
+	out, next := database.Page(out, limit, func(si StreamInfo) string { return si.Name })
 	return out, next, nil
 }
 

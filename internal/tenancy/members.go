@@ -39,11 +39,7 @@ func (s *Store) ListMembers(ctx context.Context, tenant uuid.UUID, cursor string
 	if err != nil {
 		return nil, "", fmt.Errorf("list members: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = database.EncodeCursor(strings.ToLower(out[limit-1].Email))
-	}
+	out, next := database.Page(out, limit, func(m Member) string { return strings.ToLower(m.Email) })
 	return out, next, nil
 }
 

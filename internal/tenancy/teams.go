@@ -84,11 +84,7 @@ func (s *Store) ListTeams(ctx context.Context, tenant uuid.UUID, cursor string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("list teams: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = database.EncodeCursor(out[limit-1].Slug)
-	}
+	out, next := database.Page(out, limit, func(t Team) string { return t.Slug })
 	return out, next, nil
 }
 
