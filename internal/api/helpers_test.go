@@ -89,7 +89,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	log := slog.New(api.LogHandler(slog.NewTextHandler(io.Discard, nil)))
 	locks := sc.node
 	if sc.locks && locks == nil {
-		locks, err = lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true}, log)
+		locks, err = lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir()}, log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -711,12 +711,12 @@ func newServerOn(t testing.TB, node *lockd.Node) *testServer {
 func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	leader, err := lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true}, log)
+	leader, err := lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir()}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { leader.Close() })
-	follower, err := lockd.New(lockd.Config{NodeID: "n2", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), UnsafeNoSync: true, Join: true}, log)
+	follower, err := lockd.New(lockd.Config{NodeID: "n2", BindAddr: "127.0.0.1:0", DataDir: t.TempDir(), Join: true}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,16 +17,15 @@ import (
 // and an election takes one more timeout, well inside the 2s failover
 // target, while leaving room for scheduling hiccups on a busy machine.
 // Batched applies (BatchApplyCh, MaxAppendEntries 128) let one fsync carry
-// many concurrent commands. Each benchmark runs twice: "durable" (fsync on
-// every log write, the default) and "nosync" (Config.UnsafeNoSync), because
-// on this kind of disk the fsyncs, not Raft, bound the latency.
-func benchTweak(noSync bool) func(*Config) {
+// many concurrent commands. Every log write is fsynced: a commit waits for
+// the leader's fsync and then a follower's, so on a slow disk the fsyncs,
+// not Raft, bound the latency.
+func benchTweak() func(*Config) {
 	return func(cfg *Config) {
 		cfg.HeartbeatTimeout = 250 * time.Millisecond
 		cfg.ElectionTimeout = 250 * time.Millisecond
 		cfg.LeaderLeaseTimeout = 150 * time.Millisecond
 		cfg.CommitTimeout = 5 * time.Millisecond
-		cfg.UnsafeNoSync = noSync
 	}
 }
 
@@ -120,26 +119,21 @@ func handoff(b *testing.B, n *Node, contenders int) {
 }
 
 // BenchmarkLocks: 32 clients on distinct locks, one client alone, and a hot
-// lock handed between 4 waiters, each on a durable and a no-fsync cluster.
+// lock handed between 4 waiters.
 func BenchmarkLocks(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		noSync bool
-	}{{"durable", false}, {"nosync", true}} {
-		c := newCluster(b, 3, benchTweak(mode.noSync))
-		n := c.leader()
-		b.Run(mode.name+"/uncontended-32-clients", func(b *testing.B) { cycles(b, n, 32) })
-		b.Run(mode.name+"/single-client", func(b *testing.B) { cycles(b, n, 1) })
-		b.Run(mode.name+"/handoff-4-waiters", func(b *testing.B) { handoff(b, n, 4) })
-		c.closeAll()
-	}
+	c := newCluster(b, 3, benchTweak())
+	n := c.leader()
+	b.Run("uncontended-32-clients", func(b *testing.B) { cycles(b, n, 32) })
+	b.Run("single-client", func(b *testing.B) { cycles(b, n, 1) })
+	b.Run("handoff-4-waiters", func(b *testing.B) { handoff(b, n, 4) })
+	c.closeAll()
 }
 
 // BenchmarkFailover kills the leader of a 3-node cluster and times until a
 // new leader is elected, has applied its barrier and promote entries, and
 // grants a lock. The killed node is restarted between iterations.
 func BenchmarkFailover(b *testing.B) {
-	c := newCluster(b, 3, benchTweak(false))
+	c := newCluster(b, 3, benchTweak())
 	ctx := context.Background()
 	ten := uuid.New()
 	var times []time.Duration

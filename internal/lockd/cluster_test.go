@@ -288,3 +288,47 @@ func TestCluster_NewLeaderGivesGrace(t *testing.T) {
 	c.pn.isolate(c.nodes[old].addr, false)
 	c.requireSameState()
 }
+
+// TestCluster_FollowerBehindCompactionCatchesUpBySnapshot stops a follower
+// until the leader has compacted away every entry the follower lacks, so it
+// can only catch up by installing a snapshot; then the follower must take
+// new entries after the snapshot, and restart from its own log and snapshot.
+func TestCluster_FollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotThreshold = 8
+		cfg.SnapshotInterval = 50 * time.Millisecond
+		cfg.TrailingLogs = 4
+	})
+	ctx := context.Background()
+	ten := uuid.New()
+	put := func(key string) {
+		t.Helper()
+		if _, err := c.leader().Put(ctx, ten, key, []byte(key), PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("before")
+	c.waitConverged(10 * time.Second)
+	f := (c.leaderIndex() + 1) % 3
+	behind := c.node(f).raft.LastIndex()
+	c.stop(f)
+	i := 0
+	eventually(t, 20*time.Second, "the leader to compact past the stopped follower", func() bool {
+		put(fmt.Sprintf("while-down-%d", i))
+		i++
+		first, err := c.leader().store.FirstIndex()
+		return err == nil && first > behind+1
+	})
+	c.start(f, false)
+	c.requireSameState()
+	for i := range 20 {
+		put(fmt.Sprintf("after-%d", i))
+	}
+	c.requireSameState()
+	c.stop(f)
+	c.start(f, false)
+	c.requireSameState()
+	if kv, err := c.leader().Get(ctx, ten, "after-19"); err != nil || string(kv.Value) != "after-19" {
+		t.Fatalf("after-19: %+v %v", kv, err)
+	}
+}

@@ -26,8 +26,8 @@ type Config struct {
 	// differs from BindAddr (e.g. BindAddr 0.0.0.0:7946). Default: the bound
 	// address.
 	AdvertiseAddr string
-	// DataDir holds the durable log and stable store (raft.db) and the file
-	// snapshots (snapshots/). Required.
+	// DataDir holds the log and stable store (wal/) and the file snapshots
+	// (snapshots/). Required.
 	DataDir string
 
 	// Join makes a node with no Raft state wait to be added to an existing
@@ -67,12 +67,6 @@ type Config struct {
 	SnapshotThreshold uint64
 	SnapshotRetain    int
 	TrailingLogs      uint64
-
-	// UnsafeNoSync skips fsync in the log store. A process crash loses
-	// nothing (the OS still holds the pages); an OS crash or power loss on a
-	// majority of nodes can lose acknowledged writes, and with them the
-	// promise that fencing tokens only grow. Off by default; benchmarks only.
-	UnsafeNoSync bool
 }
 
 // Limits enforced on every request and again when a command is applied.

@@ -3,8 +3,10 @@
 // and fencing tokens, elections, and a compare-and-set key-value space.
 //
 // A Node is one member of the group. It stores the Raft log and stable state
-// in raft-boltdb (DataDir/raft.db), snapshots in DataDir/snapshots, and talks
-// to its peers over TCP. With no configuration it is a single-node group
+// in a segmented write-ahead log (raft-wal, DataDir/wal: one fsync per batch
+// of entries), snapshots in DataDir/snapshots, and talks to its peers over
+// TCP. A log that an earlier version kept in DataDir/raft.db (raft-boltdb)
+// is moved into the write-ahead log at start. With no configuration it is a single-node group
 // that bootstraps itself; 3 or 5 voters come from Config.Peers or from
 // AddVoter on the leader.
 //

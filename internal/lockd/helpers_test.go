@@ -9,13 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.uber.org/goleak"
 
 	"switchboard/internal/problem"
@@ -414,7 +413,7 @@ func (c *cluster) requireSameState() {
 // restart does: the latest snapshot, then every later log entry.
 func replayOffline(t testing.TB, dir string) []byte {
 	t.Helper()
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	store, err := openLogStore(dir, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

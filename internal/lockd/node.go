@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"switchboard/internal/problem"
 )
@@ -36,7 +33,7 @@ type Node struct {
 	raft  *raft.Raft
 	fsm   *fsm
 	hub   *hub
-	store *raftboltdb.BoltStore
+	store logStore
 
 	// clockBase carries a monotonic reading: clock() is wall time at start
 	// plus monotonic time since, so a wall-clock step on the leader cannot
@@ -110,19 +107,8 @@ func newNode(cfg Config, log *slog.Logger, opts nodeOptions) (_ *Node, err error
 		}
 	}()
 
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.DataDir, "raft.db"),
-		// Like etcd: do not write bbolt's freelist on every commit (it is
-		// rebuilt by a scan when the file is opened) and keep it as a map.
-		// Every log append is still fsynced; on a 2ms-fsync disk this alone
-		// doubles throughput because commits write fewer pages.
-		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-		NoSync:      cfg.UnsafeNoSync,
-	})
+	store, err := openLogStore(cfg.DataDir, hlog.Named("log"))
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return nil, fmt.Errorf("lockd: %s is in use by another process", cfg.DataDir)
-		}
 		return nil, fmt.Errorf("lockd: open log store: %w", err)
 	}
 	cleanup = append(cleanup, func() { store.Close() })
