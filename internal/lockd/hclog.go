@@ -42,7 +42,7 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all := make([]any, 0, len(h.args)+len(args)+2)
 	if h.name != "" {
-		all = append(all, "component", h.name)
+		all = append(all, "subsystem", h.name) // "component" is already "lockd"
 	}
 	all = append(append(all, h.args...), args...)
 	h.log.Log(context.Background(), lv, msg, all...)
