@@ -2,11 +2,8 @@ package database_test
 
 import (
 	"context"
-	"net/url"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
@@ -15,27 +12,13 @@ import (
 // Servers starting together all run Migrate; each migration must apply once.
 func TestMigrate_ConcurrentServersApplyEachMigrationOnce(t *testing.T) {
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbtest.AdminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	name := pgx.Identifier{"sbtest_concurrent_migrate"}.Sanitize()
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	u, _ := url.Parse(dbtest.AdminURL())
-	u.Path = "/sbtest_concurrent_migrate"
+	dbURL := dbtest.NewEmptyURL(t)
 
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range errs {
 		wg.Go(func() {
-			db, err := database.Open(ctx, u.String())
+			db, err := database.Open(ctx, dbURL)
 			if err != nil {
 				errs[i] = err
 				return
@@ -50,7 +33,7 @@ func TestMigrate_ConcurrentServersApplyEachMigrationOnce(t *testing.T) {
 			t.Fatalf("server %d: %v", i, err)
 		}
 	}
-	db, err := database.Open(ctx, u.String())
+	db, err := database.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

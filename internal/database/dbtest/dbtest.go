@@ -18,7 +18,9 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +60,17 @@ func New(tb testing.TB) *database.DB {
 // is dropped when the test ends. Use it to hand a database to a subprocess.
 func NewURL(tb testing.TB) string {
 	tb.Helper()
+	return newDatabase(tb, true)
+}
+
+// NewEmptyURL is NewURL without the migrations: an empty database.
+func NewEmptyURL(tb testing.TB) string {
+	tb.Helper()
+	return newDatabase(tb, false)
+}
+
+func newDatabase(tb testing.TB, migrated bool) string {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, AdminURL())
@@ -66,11 +79,14 @@ func NewURL(tb testing.TB) string {
 	}
 	defer admin.Close(ctx)
 
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		tb.Fatalf("build template database: %v", err)
+	tmpl := "template0"
+	if migrated {
+		if tmpl, err = ensureTemplate(ctx, admin); err != nil {
+			tb.Fatalf("build template database: %v", err)
+		}
 	}
-	name := "sbtest_" + randomHex(6)
+	sweepOnce.Do(func() { sweepStale(ctx, admin) })
+	name := testDBPrefix + strconv.FormatInt(time.Now().Unix(), 36) + "_" + randomHex(4)
 	if err := createFrom(ctx, admin, name, tmpl); err != nil {
 		tb.Fatalf("create test database: %v", err)
 	}
@@ -88,6 +104,38 @@ func NewURL(tb testing.TB) string {
 		}
 	})
 	return withDatabaseURL(AdminURL(), name)
+}
+
+// Test databases are named sbtest_<creation time, base 36 unix seconds>_<random>,
+// so ones left behind by a killed run can be recognised by age.
+const testDBPrefix = "sbtest_"
+
+// staleAfter is the age past which no test run can still be using a
+// database (the test timeout is far shorter).
+const staleAfter = 6 * time.Hour
+
+var sweepOnce sync.Once
+
+// sweepStale drops test databases older than staleAfter: runs that were
+// killed never reached their cleanups. Failures are ignored; the next run
+// tries again.
+func sweepStale(ctx context.Context, admin *pgx.Conn) {
+	rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", testDBPrefix)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		created, _, ok := strings.Cut(strings.TrimPrefix(name, testDBPrefix), "_")
+		secs, err := strconv.ParseInt(created, 36, 64)
+		if !ok || err != nil || time.Since(time.Unix(secs, 0)) < staleAfter {
+			continue
+		}
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	}
 }
 
 func createFrom(ctx context.Context, admin *pgx.Conn, name, tmpl string) error {
