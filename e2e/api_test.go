@@ -298,6 +298,12 @@ func TestAPI_OpenAPIDocumentIsJSON(t *testing.T) {
 		"/readyz", "/api/v1/openapi.json", "/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/me",
 		"/api/v1/tenants/{tenant}/teams", "/api/v1/tenants/{tenant}/tokens", "/api/v1/tenants/{tenant}/tokens/{id}",
 		"/api/v1/tenants/{tenant}/audit",
+		"/api/v1/tenants/{tenant}/locks", "/api/v1/tenants/{tenant}/locks/{name}", "/api/v1/tenants/{tenant}/locks/{name}/verify",
+		"/api/v1/tenants/{tenant}/elections", "/api/v1/tenants/{tenant}/elections/{name}",
+		"/api/v1/tenants/{tenant}/elections/{name}/campaign", "/api/v1/tenants/{tenant}/elections/{name}/renew",
+		"/api/v1/tenants/{tenant}/elections/{name}/resign",
+		"/api/v1/tenants/{tenant}/kv", "/api/v1/tenants/{tenant}/kv/{key}", "/api/v1/cluster",
+		"/api/v1/tenants/{tenant}/streams/{stream}/events", "/api/v1/tenants/{tenant}/events",
 	} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("the OpenAPI document lacks %s", p)

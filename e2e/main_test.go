@@ -132,13 +132,26 @@ func resetArtifacts() error {
 
 // server is one running server process.
 type server struct {
-	URL     string // http://127.0.0.1:PORT, also its SWITCHBOARD_BASE_URL
+	URL     string // http://127.0.0.1:PORT, its SWITCHBOARD_BASE_URL unless opts.Env sets another
 	DataDir string
 
+	dbURL   string
+	opts    launchOptions // as launched, ports filled in: a restart reuses them
 	cmd     *exec.Cmd
 	log     *logBuffer    // the process's stdout and stderr
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // the result of cmd.Wait; read after exited is closed
+	killed  bool          // the test crashed it on purpose (kill)
+}
+
+// launchOptions are what a test sets beyond launch's defaults.
+type launchOptions struct {
+	// Port and RaftPort are the HTTP and Raft ports to listen on on
+	// 127.0.0.1; "" picks a free one.
+	Port, RaftPort string
+	// Env holds extra KEY=value settings; they win over the defaults
+	// (os/exec keeps the last value of a key).
+	Env []string
 }
 
 // startServer starts the binary on a fresh database and data directory,
@@ -152,7 +165,7 @@ func startServer(t *testing.T) *server {
 	// The port is found by listening on :0 and closing; another process can
 	// take it before the server binds it, so a bind failure is retried.
 	for attempt := 1; ; attempt++ {
-		s, err := launch(dbURL, dataDir)
+		s, err := launch(dbURL, dataDir, launchOptions{})
 		if err == nil {
 			t.Logf("server %s ready in %s", s.URL, time.Since(start).Round(time.Millisecond))
 			t.Cleanup(func() { s.stop(t) })
@@ -168,29 +181,38 @@ func startServer(t *testing.T) *server {
 
 var errPortTaken = errors.New("the port was taken")
 
-func launch(dbURL, dataDir string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// launch starts the binary on dbURL and dataDir and waits until GET
+// /readyz answers 200 (for a node of a Raft group: until the group has a
+// leader). A port that another process took first is errPortTaken.
+func launch(dbURL, dataDir string, opts launchOptions) (*server, error) {
+	var err error
+	if opts.Port == "" {
+		if opts.Port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	raftPort, err := freePort()
-	if err != nil {
-		return nil, err
+	if opts.RaftPort == "" {
+		if opts.RaftPort, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	s := &server{
-		URL:     "http://127.0.0.1:" + port,
+		URL:     "http://127.0.0.1:" + opts.Port,
 		DataDir: dataDir,
+		dbURL:   dbURL,
+		opts:    opts,
 		log:     &logBuffer{},
 		exited:  make(chan struct{}),
 	}
 	cmd := exec.Command(serverBinary)
 	cmd.Env = append(serverEnv(),
-		"SWITCHBOARD_ADDR=127.0.0.1:"+port,
-		"SWITCHBOARD_RAFT_ADDR=127.0.0.1:"+raftPort,
+		"SWITCHBOARD_ADDR=127.0.0.1:"+opts.Port,
+		"SWITCHBOARD_RAFT_ADDR=127.0.0.1:"+opts.RaftPort,
 		"SWITCHBOARD_BASE_URL="+s.URL,
 		"SWITCHBOARD_DATA_DIR="+dataDir,
 		"DATABASE_URL="+dbURL,
 	)
+	cmd.Env = append(cmd.Env, opts.Env...)
 	if raceEnabled && os.Getenv("GORACE") == "" {
 		// The race runtime sleeps 1 s at exit by default so late reports
 		// get out; the server has stopped serving by then, so 50 ms do.
@@ -232,15 +254,30 @@ func launch(dbURL, dataDir string) (*server, error) {
 	}
 }
 
+// kill crashes the server with SIGKILL: no shutdown code runs, as in a
+// power cut. It waits for the process to be gone; the server's stop at the
+// end of the test then only checks its output.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	s.killed = true
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill the server %s: %v", s.URL, err)
+	}
+	<-s.exited
+}
+
 // stop sends SIGTERM and checks that the server shuts down cleanly: exit
-// status 0 within 15 s, and (with -race) no data race reported.
+// status 0 within 15 s, and (with -race) no data race reported. A server the
+// test killed is only checked for data races.
 func (s *server) stop(t *testing.T) {
 	t.Helper()
 	start := time.Now()
 	defer func() { t.Logf("server %s stopped in %s", s.URL, time.Since(start).Round(time.Millisecond)) }()
 	select {
 	case <-s.exited:
-		t.Errorf("the server exited before the test ended: %v", s.waitErr)
+		if !s.killed {
+			t.Errorf("the server exited before the test ended: %v", s.waitErr)
+		}
 	default:
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("send SIGTERM to the server: %v", err)

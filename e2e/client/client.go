@@ -7,6 +7,13 @@
 // Every call takes a context. A non-2xx answer is returned as an *Error that
 // carries the server's problem+json document (status, code, detail and the
 // per-field errors).
+//
+// A server that is a follower of the lock service's Raft group answers lock,
+// election and key-value requests with a 307 redirect to the leader (when it
+// knows the leader's URL). The client follows it with the same method, body
+// and headers, the bearer credential included as long as the leader is on
+// the same host (any port) or a subdomain of it; a redirect to another host
+// fails with an error instead of being sent there without credentials.
 package client
 
 import (
@@ -28,29 +35,86 @@ import (
 // maxBody bounds how much of a response the client reads.
 const maxBody = 8 << 20
 
+// maxRedirects bounds the redirects one call follows: a follower sends the
+// call to the leader, and a leader that lost its place in between may send
+// it on once more.
+const maxRedirects = 3
+
 // Client calls one Switchboard server. It is safe for concurrent use.
 type Client struct {
-	base string
-	http *http.Client
+	base      string
+	http      *http.Client
+	redirects *redirectHook // shared with the clients WithToken makes
 
 	mu    sync.Mutex // guards token
 	token string     // bearer credential: an access token or an API token
+}
+
+// Redirect is one redirect the client follows: the method it sends again,
+// and the URL it was sent to and is sent on to.
+type Redirect struct {
+	Method   string
+	From, To *url.URL
+}
+
+// redirectHook holds the function OnRedirect set; the http.Client's
+// CheckRedirect, shared by every client WithToken makes, calls it.
+type redirectHook struct {
+	mu sync.Mutex // guards fn
+	fn func(Redirect)
+}
+
+func (h *redirectHook) call(r Redirect) {
+	h.mu.Lock()
+	fn := h.fn
+	h.mu.Unlock()
+	if fn != nil {
+		fn(r)
+	}
 }
 
 // New returns a client of the server at baseURL (such as
 // "http://127.0.0.1:8080"), with no credentials and its own connection pool.
 func New(baseURL string) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	hook := &redirectHook{}
 	return &Client{
-		base: strings.TrimRight(baseURL, "/"),
-		http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		base:      strings.TrimRight(baseURL, "/"),
+		redirects: hook,
+		http: &http.Client{Transport: tr, Timeout: 30 * time.Second,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error { return checkRedirect(hook, req, via) }},
 	}
 }
 
+// checkRedirect is the redirect policy: at most maxRedirects hops, and never
+// one that would lose the bearer credential. net/http copies Authorization
+// to the same host on any port and to its subdomains only; elsewhere it
+// drops it, and the call would fail with a puzzling 401 from the leader.
+func checkRedirect(hook *redirectHook, req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if via[0].Header.Get("Authorization") != "" && req.Header.Get("Authorization") == "" {
+		return fmt.Errorf("redirected to %s, another host than %s: the client does not send its credentials there",
+			req.URL.Host, via[0].URL.Host)
+	}
+	hook.call(Redirect{Method: req.Method, From: via[len(via)-1].URL, To: req.URL})
+	return nil
+}
+
 // WithToken returns a client of the same server that sends token as its
-// bearer credential; it shares c's connection pool.
+// bearer credential; it shares c's connection pool and redirect hook.
 func (c *Client) WithToken(token string) *Client {
-	return &Client{base: c.base, http: c.http, token: token}
+	return &Client{base: c.base, http: c.http, redirects: c.redirects, token: token}
+}
+
+// OnRedirect sets fn to be called with every redirect the client is about
+// to follow (nil: none), for logging or tests. It applies to the clients
+// WithToken made from c too.
+func (c *Client) OnRedirect(fn func(Redirect)) {
+	c.redirects.mu.Lock()
+	defer c.redirects.mu.Unlock()
+	c.redirects.fn = fn
 }
 
 // SetToken replaces the bearer credential.
@@ -83,6 +147,11 @@ type Error struct {
 	Instance  string            `json:"instance"`
 	RequestID string            `json:"request_id"`
 	Errors    map[string]string `json:"errors"` // per-field validation messages
+
+	// RetryAfter is the Retry-After header of the answer: the server asks
+	// to try again after it (a lock-service node without a leader, a busy
+	// stream). 0 when absent.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -125,17 +194,27 @@ func StatusOf(err error) int {
 // do sends a request with an optional JSON body and decodes a 2xx JSON
 // answer into out (when out is not nil).
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.send(ctx, method, path, nil, in, out)
+}
+
+// send is do with extra request headers (conditional requests).
+func (c *Client) send(ctx context.Context, method, path string, header http.Header, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
+		// A *bytes.Reader lets NewRequest set GetBody, which a 307 or 308
+		// redirect needs to send the body again.
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
@@ -184,6 +263,9 @@ func problemOf(resp *http.Response, raw []byte) *Error {
 	e.Status = resp.StatusCode // the status line wins over the document
 	if e.RequestID == "" {
 		e.RequestID = resp.Header.Get("X-Request-Id")
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		e.RetryAfter = time.Duration(secs) * time.Second
 	}
 	return e
 }

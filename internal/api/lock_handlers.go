@@ -37,9 +37,10 @@ import (
 // {"a":1}. Binary data must be encoded by the client (a base64 string).
 //
 // A node that is not the Raft leader answers writes and linearizable reads
-// with 503, Retry-After: 1 and the leader's id and Raft address in the
-// detail: the lock service has no map from Raft addresses to HTTP ones, so
-// it cannot redirect.
+// with a 307 redirect to the same path on the leader when
+// SWITCHBOARD_PEER_URLS gives the leader's URL; otherwise with 503,
+// Retry-After: 1 and the leader's id and Raft address in the detail. The
+// cluster status is each node's own view and is never redirected.
 
 // AcquireLockRequest takes a lock: owner names the holder (for people and
 // lists; the token is what proves holding), ttl_ms is the lease, wait_ms how
