@@ -301,6 +301,7 @@ var matrix = []matrixRow{
 	{"POST", "/locks/:name/verify", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/locks/cell/verify", map[string]any{"fencing_token": 1})},
 	{"POST", "/elections/:name/campaign", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/campaign", map[string]any{"candidate": "cell", "ttl_ms": 1000})},
 	{"GET", "/elections", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/elections", nil)},
+	{"GET", "/elections-watch", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/elections-watch", nil)},
 	{"GET", "/elections/:name", [7]int{503, 503, 503, 503, 503, 503, 503}, fixed("/elections/cell", nil)},
 	{"POST", "/elections/:name/renew", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/renew", map[string]any{"token": "t", "ttl_ms": 1000})},
 	{"POST", "/elections/:name/resign", [7]int{503, 503, 503, 503, 403, 403, 503}, fixed("/elections/cell/resign", map[string]any{"token": "t"})},

@@ -148,6 +148,17 @@ type ElectionEventMessage struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// ElectionChangeMessage is one message of the elections watch stream: a
+// new leader (acquired), a renewal, or the end of a term (released,
+// expired).
+type ElectionChangeMessage struct {
+	Type      string    `json:"type"` // acquired, renewed, released or expired
+	Name      string    `json:"name"`
+	Leader    string    `json:"leader"`
+	Term      uint64    `json:"term"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // PutKVRequest writes a key; value is any JSON value.
 type PutKVRequest struct {
 	Value json.RawMessage `json:"value"`
@@ -210,6 +221,7 @@ func (a *API) lockRoutes() []route {
 
 		{Method: http.MethodPost, Path: t + "/elections/:name/campaign", Summary: "Campaign to lead an election for ttl_ms, waiting up to wait_ms; 409 when another candidate still leads", Tag: "elections", Auth: authTenant, Request: CampaignRequest{}, Response: LeadershipResponse{}, Status: 200, handler: a.campaign},
 		{Method: http.MethodGet, Path: t + "/elections", Summary: "The tenant's elections that have a leader now, by name", Tag: "elections", Auth: authTenant, Response: List[ElectionResponse]{}, Status: 200, Paged: true, handler: a.listElections},
+		{Method: http.MethodGet, Path: t + "/elections-watch", Summary: "WebSocket: a message per change of any of the tenant's elections (a new leader, a renewal, the end of a term; apart from /elections so that every election name stays readable); list first with GET .../elections for the current state", Tag: "elections", Auth: authTenantStream, Response: ElectionChangeMessage{}, Status: http.StatusSwitchingProtocols, handler: a.watchElections},
 		{Method: http.MethodGet, Path: t + "/elections/:name", Summary: "The election's leader and term; 404 when it has none", Tag: "elections", Auth: authTenant, Response: ElectionResponse{}, Status: 200, handler: a.electionLeader},
 		{Method: http.MethodPost, Path: t + "/elections/:name/renew", Summary: "Renew the leader's lease to ttl_ms from now", Tag: "elections", Auth: authTenant, Request: RenewLeadershipRequest{}, Response: LeadershipResponse{}, Status: 200, handler: a.renewLeadership},
 		{Method: http.MethodPost, Path: t + "/elections/:name/resign", Summary: "Step down as leader (the next waiting candidate wins)", Tag: "elections", Auth: authTenant, Request: ResignRequest{}, Status: 204, handler: a.resign},
@@ -511,6 +523,22 @@ func (a *API) resign(c echo.Context) error {
 		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) watchElections(c echo.Context) error {
+	p, node, err := a.coord(c, rbac.Read, "election", "")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	events, err := node.WatchElections(ctx, p.Tenant)
+	if err != nil {
+		return a.lockFail(c, err)
+	}
+	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (ElectionChangeMessage, error) {
+		return ElectionChangeMessage{Type: string(e.Type), Name: e.Name, Leader: e.Owner, Term: e.FencingToken, ExpiresAt: e.ExpiresAt}, e.Err
+	})
 }
 
 func (a *API) observeElection(c echo.Context) error {

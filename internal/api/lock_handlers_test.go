@@ -463,6 +463,7 @@ func TestWebSocket_ObserveAndWatchStreams(t *testing.T) {
 	viewer := s.member(owner, "acme", "viewer@acme.test", tenancy.Viewer)
 
 	observe := dialWS(t, s, "/api/v1/tenants/acme/elections/primary/observe", viewer)
+	elections := dialWS(t, s, "/api/v1/tenants/acme/elections-watch", viewer)
 	locks := dialWS(t, s, locksPath+"/watch", viewer)
 	kv := dialWS(t, s, "/api/v1/tenants/acme/kv-watch?prefix=flags%2F", viewer)
 
@@ -481,6 +482,13 @@ func TestWebSocket_ObserveAndWatchStreams(t *testing.T) {
 	readWS(t, observe, &ev)
 	if ev.Leader != "" {
 		t.Fatalf("observed %+v after the resignation", ev)
+	}
+	for _, want := range []string{"acquired", "released"} {
+		var m api.ElectionChangeMessage
+		readWS(t, elections, &m)
+		if m.Type != want || m.Name != "primary" || m.Leader != "n1" || m.Term != lead.Term {
+			t.Fatalf("elections watch %+v, want %s of primary by n1 in term %d", m, want, lead.Term)
+		}
 	}
 
 	var l api.LockResponse
@@ -524,6 +532,7 @@ func TestWebSocket_RefusedWithoutAccess(t *testing.T) {
 		{"no credentials", locksPath + "/watch", nil, 401},
 		{"another tenant", locksPath + "/watch", http.Header{"Authorization": {"Bearer " + other}}, 404},
 		{"another tenant's election", "/api/v1/tenants/acme/elections/e/observe", http.Header{"Authorization": {"Bearer " + other}}, 404},
+		{"another tenant's elections", "/api/v1/tenants/acme/elections-watch", http.Header{"Authorization": {"Bearer " + other}}, 404},
 		{"a cross-site page", locksPath + "/watch", http.Header{"Authorization": {"Bearer " + owner}, "Origin": {"https://evil.example"}}, 403},
 	}
 	for _, c := range cases {

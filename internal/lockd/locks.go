@@ -100,12 +100,23 @@ func (n *Node) Verify(ctx context.Context, tenant uuid.UUID, name string, fencin
 // reader that falls behind gets a last event with Err = ErrSlowConsumer. The
 // stream ends when ctx does.
 func (n *Node) WatchLocks(ctx context.Context, tenant uuid.UUID) (<-chan LockEvent, error) {
+	return n.watchLeases(ctx, tenant, kindLock)
+}
+
+// WatchElections is WatchLocks for all of the tenant's elections: a new
+// leader is EventAcquired with Owner the leader and FencingToken the term; a
+// term ends with EventReleased or EventExpired.
+func (n *Node) WatchElections(ctx context.Context, tenant uuid.UUID) (<-chan LockEvent, error) {
+	return n.watchLeases(ctx, tenant, kindElection)
+}
+
+func (n *Node) watchLeases(ctx context.Context, tenant uuid.UUID, kind leaseKind) (<-chan LockEvent, error) {
 	if err := newRequest().tenant(tenant).err(); err != nil {
 		return nil, err
 	}
 	s := newStream(func(e fsmEvent) (LockEvent, bool) {
 		l := e.lease
-		if l == nil || l.key.Kind != kindLock || l.key.Tenant != tenant {
+		if l == nil || l.key.Kind != kind || l.key.Tenant != tenant {
 			return LockEvent{}, false
 		}
 		return LockEvent{Type: l.typ, Name: l.key.Name, Owner: l.owner, FencingToken: l.fencing, ExpiresAt: nsToTime(l.expiresAt)}, true

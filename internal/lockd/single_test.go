@@ -439,6 +439,55 @@ func TestSingleNode(t *testing.T) {
 		wantCode(t, err, problem.CodeNotFound)
 	})
 
+	t.Run("WatchElectionsSeesEveryElectionOfTheTenantOnly", func(t *testing.T) {
+		ten, other := uuid.New(), uuid.New()
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		events, err := n.WatchElections(wctx, ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Campaign(ctx, other, "scheduler", "elsewhere", 10*time.Second, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Acquire(ctx, ten, "scheduler", "a lock, not an election", 10*time.Second, 0); err != nil {
+			t.Fatal(err)
+		}
+		a, err := n.Campaign(ctx, ten, "scheduler", "pod-a", 10*time.Second, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := n.Campaign(ctx, ten, "reporter", "pod-b", 10*time.Second, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Resign(ctx, ten, "scheduler", a.Token); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) < 3 {
+			select {
+			case e := <-events:
+				got = append(got, fmt.Sprintf("%s %s %s/%d", e.Type, e.Name, e.Owner, e.FencingToken))
+			case <-time.After(5 * time.Second):
+				t.Fatalf("events so far %v", got)
+			}
+		}
+		want := []string{
+			fmt.Sprintf("%s scheduler pod-a/%d", EventAcquired, a.Term),
+			fmt.Sprintf("%s reporter pod-b/%d", EventAcquired, b.Term),
+			fmt.Sprintf("%s scheduler pod-a/%d", EventReleased, a.Term),
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("watched %v, want %v", got, want)
+		}
+		select {
+		case e := <-events:
+			t.Fatalf("unexpected event %+v", e)
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+
 	t.Run("Status", func(t *testing.T) {
 		st := n.Status()
 		if st.State != "Leader" || st.LeaderID != "n0" || len(st.Members) != 1 || !st.Members[0].Leader || st.CommitIndex == 0 || st.AppliedIndex == 0 {

@@ -23,6 +23,7 @@ import (
 func (u *UI) registerCoordination(t *echo.Group) {
 	t.GET("/coordination", u.coordinationPage)
 	t.GET("/coordination/locks", u.coordinationLocks)
+	t.GET("/coordination/elections", u.coordinationElections)
 	t.GET("/coordination/cluster", u.coordinationCluster)
 	t.GET("/coordination/election", u.coordinationElection)
 	t.GET("/coordination/election/leader", u.coordinationElectionLeader)
@@ -40,11 +41,8 @@ func (u *UI) coordinationPage(c echo.Context) error {
 		if v.Locks, v.LocksErr, err = u.lockRows(ctx, p); err != nil {
 			return err
 		}
-		// An error here (no leader, a follower) already shows on the locks.
-		if es, err := u.d.Locks.ListElections(ctx, p.Tenant); err == nil {
-			for _, e := range es {
-				v.Elections = append(v.Elections, views.ElectionRow{Name: e.Name, Leader: e.Leader, Term: e.Term, ExpiresAt: e.ExpiresAt})
-			}
+		if v.Elections, v.ElectionsErr, err = u.electionRows(ctx, p); err != nil {
+			return err
 		}
 		if u.maySeeCluster(ctx, p) {
 			cv := u.clusterView()
@@ -68,6 +66,22 @@ func (u *UI) coordinationLocks(c echo.Context) error {
 		return err
 	}
 	return render(c, http.StatusOK, views.LocksTable(rows, msg))
+}
+
+func (u *UI) coordinationElections(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", "")); err != nil {
+		return err
+	}
+	if u.d.Locks == nil {
+		return render(c, http.StatusOK, views.ElectionsTable(nil, "The lock service is not running on this server."))
+	}
+	rows, msg, err := u.electionRows(ctx, p)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.ElectionsTable(rows, msg))
 }
 
 func (u *UI) coordinationCluster(c echo.Context) error {
@@ -107,6 +121,21 @@ func (u *UI) lockRows(ctx context.Context, p auth.Principal) ([]views.LockRow, s
 	rows := make([]views.LockRow, len(locks))
 	for i, l := range locks {
 		rows[i] = views.LockRow{Name: l.Name, Owner: l.Owner, FencingToken: l.FencingToken, ExpiresAt: l.ExpiresAt, Waiters: l.Waiters}
+	}
+	return rows, "", nil
+}
+
+// electionRows lists the tenant's elections that have a leader, as
+// lockRows lists locks.
+func (u *UI) electionRows(ctx context.Context, p auth.Principal) ([]views.ElectionRow, string, error) {
+	es, err := u.d.Locks.ListElections(ctx, p.Tenant)
+	if err != nil {
+		msg, err := serviceMessage(err)
+		return nil, msg, err
+	}
+	rows := make([]views.ElectionRow, len(es))
+	for i, e := range es {
+		rows[i] = views.ElectionRow{Name: e.Name, Leader: e.Leader, Term: e.Term, ExpiresAt: e.ExpiresAt}
 	}
 	return rows, "", nil
 }

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"switchboard/e2e/client"
+)
+
+// waitFor polls the JavaScript expression in the page until it is truthy,
+// within stepTimeout, and fails the test (with a screenshot) otherwise.
+func (b *browser) waitFor(t *testing.T, what, expr string) {
+	t.Helper()
+	value(t, b, what, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingInterval(50*time.Millisecond)))
+}
+
+// TestBrowser_LocksElectionsAndTailAreLive changes state through the REST
+// API while a page is open, and checks the page follows without a reload:
+// locks and elections appear and go on the "Locks & elections" page, a
+// looked-up election follows its leader, and a stream's live tail shows new
+// events.
+func TestBrowser_LocksElectionsAndTailAreLive(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	api := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	b := newBrowser(t, s)
+
+	b.do(t, "log in on the way to the coordination page",
+		chromedp.Navigate(s.URL+"/t/acme/coordination"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-locks"]`)),
+	)
+	for _, section := range []string{"coordination-locks", "coordination-elections"} {
+		b.waitFor(t, "the live view of "+section+" to connect",
+			`document.querySelector('[data-testid="`+section+`"]').getAttribute('data-live') === 'on'`)
+	}
+	// A mark on the window shows whether the page was ever reloaded.
+	value(t, b, "mark the page", chromedp.Evaluate[bool](`window.__notReloaded = true`))
+
+	// The cluster card names this node as the leader.
+	if state := value(t, b, "read the cluster state", chromedp.Text(chromedp.CSS(`[data-testid="cluster-state"]`))); !strings.Contains(state, "Leader") {
+		b.fail(t, "the cluster card says %q, want this single node to be the Leader", state)
+	}
+
+	t.Run("a lock appears when acquired and goes when released", func(t *testing.T) {
+		l, err := api.AcquireLock(ctx, "acme", "orders-migrator", client.AcquireLockRequest{Owner: "pod-a", TTLMs: 60_000})
+		mustOK(t, "acquire", err)
+		row := `document.querySelector('tr[data-lock="orders-migrator"]')`
+		b.waitFor(t, "the lock's row", row)
+		text := value(t, b, "read the lock's row", chromedp.Text(chromedp.CSS(`tr[data-lock="orders-migrator"]`)))
+		if !strings.Contains(text, "pod-a") || !strings.Contains(text, fmt.Sprint(l.FencingToken)) {
+			b.fail(t, "the lock's row reads %q, want owner pod-a and fencing token %d", text, l.FencingToken)
+		}
+		b.screenshot(t, "lock-held")
+		mustOK(t, "release", api.ReleaseLock(ctx, "acme", "orders-migrator", l.Token))
+		b.waitFor(t, "the lock's row to go", "!"+row)
+	})
+
+	t.Run("a looked-up election follows its leader", func(t *testing.T) {
+		first, err := api.Campaign(ctx, "acme", "primary", client.CampaignRequest{Candidate: "pod-a", TTLMs: 60_000})
+		mustOK(t, "campaign pod-a", err)
+		b.do(t, "look the election up",
+			chromedp.SendKeys(chromedp.ID("election"), "primary"),
+			chromedp.Click(chromedp.CSS(`[data-testid="coordination-election-form"] button[type=submit]`)),
+		)
+		leader := `(document.querySelector('[data-testid="election-leader"]') || {dataset: {}}).dataset.leader`
+		listed := `(document.querySelector('tr[data-election="primary"]') || {textContent: ''}).textContent`
+		b.waitFor(t, "pod-a as the leader", leader+` === 'pod-a'`)
+		b.waitFor(t, "pod-a in the list of elections", listed+`.includes('pod-a')`)
+		b.waitFor(t, "the election's live view to connect",
+			`(document.querySelector('#election-result [data-live]') || {getAttribute: () => ''}).getAttribute('data-live') === 'on'`)
+		mustOK(t, "resign pod-a", api.Resign(ctx, "acme", "primary", first.Token))
+		b.waitFor(t, "no leader after the resignation", leader+` === ''`)
+		b.waitFor(t, "the election to leave the list", listed+` === ''`)
+		_, err = api.Campaign(ctx, "acme", "primary", client.CampaignRequest{Candidate: "pod-b", TTLMs: 60_000})
+		mustOK(t, "campaign pod-b", err)
+		b.waitFor(t, "pod-b as the leader", leader+` === 'pod-b'`)
+		b.waitFor(t, "pod-b in the list of elections", listed+`.includes('pod-b')`)
+		b.screenshot(t, "election-followed")
+	})
+
+	if !value(t, b, "check the page was never reloaded", chromedp.Evaluate[bool](`window.__notReloaded === true`)) {
+		b.fail(t, "the page was reloaded: the updates came from a reload, not live")
+	}
+
+	t.Run("a stream's tail shows new events", func(t *testing.T) {
+		_, err := api.AppendEvents(ctx, "acme", "order-1001", client.AppendRequest{ExpectedVersion: client.ExpectNoStream,
+			Events: []client.EventInput{{Type: "OrderPlaced", Data: json.RawMessage(`{"total":42}`)}}})
+		mustOK(t, "append the first event", err)
+		b.do(t, "open the stream",
+			chromedp.Navigate(s.URL+"/t/acme/streams/order-1001"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="stream-tail"]`)),
+		)
+		b.waitFor(t, "the tail to go live",
+			`document.querySelector('[data-testid="tail-state"]').textContent.trim() === 'live'`)
+		_, err = api.AppendEvents(ctx, "acme", "order-1001", client.AppendRequest{ExpectedVersion: client.ExpectVersion(0),
+			Events: []client.EventInput{{Type: "OrderShipped", Data: json.RawMessage(`{"carrier":"<b>post</b>"}`)}}})
+		mustOK(t, "append the second event", err)
+		tail := `[...document.querySelectorAll('[data-testid="stream-tail"] [data-tail-body] tr')]`
+		b.waitFor(t, "the new event in the tail", tail+`.some(tr => tr.textContent.includes('OrderShipped'))`)
+		// Event data is shown as text, never as markup.
+		if bold := value(t, b, "look for markup from event data", chromedp.Evaluate[bool](
+			`!!document.querySelector('[data-testid="stream-tail"] [data-tail-body] b')`)); bold {
+			b.fail(t, "the tail rendered event data as HTML")
+		}
+		b.screenshot(t, "tail-live")
+	})
+
+	if errs := b.scriptErrors(); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
