@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"switchboard/e2e/client"
@@ -119,4 +120,62 @@ func TestBrowser_LocksElectionsAndTailAreLive(t *testing.T) {
 	if errs := b.scriptErrors(); len(errs) > 0 {
 		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// awaitPromise makes Evaluate wait for the promise the expression returns.
+func awaitPromise(p *runtime.EvaluateParams) { p.AwaitPromise = new(true) }
+
+// TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem: a tenant's rule
+// that denies viewers reading elections hides the elections from a viewer's
+// page, and its live fragment and stream refuse, while locks still show.
+func TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	owner := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	_, err := owner.CreatePolicy(ctx, "acme", client.PolicyRule{Role: client.RoleViewer, Resource: "election", Action: "read", Effect: "deny"})
+	mustOK(t, "deny viewers reading elections", err)
+	_, err = owner.AddMember(ctx, "acme", client.AddMemberRequest{Email: "vic@example.com", Role: client.RoleViewer})
+	mustOK(t, "invite a viewer", err)
+	_, err = s.newClient(t).Signup(ctx, client.SignupRequest{Email: "vic@example.com", Password: testPassword, Name: "Vic"})
+	mustOK(t, "the viewer signs up", err)
+	_, err = owner.Campaign(ctx, "acme", "primary", client.CampaignRequest{Candidate: "pod-secret", TTLMs: 60_000})
+	mustOK(t, "campaign", err)
+
+	b := newBrowser(t, s)
+	b.do(t, "log in as the viewer",
+		chromedp.Navigate(s.URL+"/t/acme/coordination"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("email"), "vic@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-locks"]`)),
+	)
+	if shown := value(t, b, "look for the elections", chromedp.Evaluate[bool](
+		`!!document.querySelector('[data-testid="coordination-elections"]') || document.body.textContent.includes('pod-secret')`)); shown {
+		b.fail(t, "the page shows elections to a role the policy denies them")
+	}
+	status := func(path string) int {
+		return value(t, b, "fetch "+path, chromedp.Evaluate[int](`fetch(`+jsString(path)+`).then(r => r.status)`, awaitPromise))
+	}
+	if got := status("/t/acme/coordination/elections"); got != 403 {
+		b.fail(t, "the elections fragment answered %d to the viewer, want 403", got)
+	}
+	// The page's streams authenticate with the session cookie: the locks
+	// stream opens, the elections stream is refused.
+	stream := func(path string) string {
+		return value(t, b, "open "+path, chromedp.Evaluate[string](`new Promise(done => {
+			const ws = new WebSocket('ws://' + location.host + `+jsString(path)+`);
+			ws.onopen = () => { done('open'); ws.close(); };
+			ws.onerror = () => done('refused');
+		})`, awaitPromise))
+	}
+	if got := stream("/api/v1/tenants/acme/locks/watch"); got != "open" {
+		b.fail(t, "the viewer's locks stream: %s", got)
+	}
+	if got := stream("/api/v1/tenants/acme/elections-watch"); got != "refused" {
+		b.fail(t, "the viewer's elections stream: %s, want refused", got)
+	}
+	b.screenshot(t, "viewer-without-elections")
 }

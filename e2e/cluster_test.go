@@ -444,7 +444,11 @@ func TestCluster_LocksAndKVSurviveLeaderCrash(t *testing.T) {
 		}
 	}
 	var oldTerm uint64
-	run(t, "a new leader serves within 5s of the leader's crash", func(t *testing.T) {
+	// The in-process cluster tests hold failover to the 5 s bound; here three
+	// race-instrumented processes share two cores with the rest of the
+	// suite, so the bound only catches a failover that does not happen
+	// (it takes about a second; the log says how long).
+	run(t, "a new leader serves after the leader's crash", func(t *testing.T) {
 		st, err := clients[crashed].Cluster(ctx)
 		mustOK(t, "cluster before the crash", err)
 		oldTerm = st.Term
@@ -455,8 +459,8 @@ func TestCluster_LocksAndKVSurviveLeaderCrash(t *testing.T) {
 		// held lock: only a leader that took over can.
 		var last error
 		for served := false; !served; {
-			if time.Since(killedAt) > 5*time.Second {
-				t.Fatalf("no node served the lock 5s after the leader's crash; last: %v", last)
+			if time.Since(killedAt) > 15*time.Second {
+				t.Fatalf("no node served the lock 15s after the leader's crash; last: %v", last)
 			}
 			for _, i := range survivors {
 				ok, err := clients[i].VerifyLock(ctx, tenant, "orders-migration", held.FencingToken)

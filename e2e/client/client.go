@@ -12,8 +12,9 @@
 // election and key-value requests with a 307 redirect to the leader (when it
 // knows the leader's URL). The client follows it with the same method, body
 // and headers, the bearer credential included as long as the leader is on
-// the same host (any port) or a subdomain of it; a redirect to another host
-// fails with an error instead of being sent there without credentials.
+// the same host (any port) or a subdomain of it, over https when the call
+// was; a redirect elsewhere, or any other than 307 and 308, fails with an
+// error instead of being followed.
 package client
 
 import (
@@ -94,9 +95,19 @@ func checkRedirect(hook *redirectHook, req *http.Request, via []*http.Request) e
 	if len(via) > maxRedirects {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
-	if via[0].Header.Get("Authorization") != "" && req.Header.Get("Authorization") == "" {
-		return fmt.Errorf("redirected to %s, another host than %s: the client does not send its credentials there",
-			req.URL.Host, via[0].URL.Host)
+	// Only 307 and 308 keep the method and body; a 301, 302 or 303 would
+	// turn a write into a GET that seems to succeed.
+	if code := req.Response.StatusCode; code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect {
+		return fmt.Errorf("the server answered %d to %s %s; the client follows only 307 and 308", code, via[0].Method, via[0].URL.Path)
+	}
+	if via[0].Header.Get("Authorization") != "" {
+		if req.Header.Get("Authorization") == "" {
+			return fmt.Errorf("redirected to %s, another host than %s: the client does not send its credentials there",
+				req.URL.Host, via[0].URL.Host)
+		}
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("redirected from https to %s://%s: the client does not send its credentials unencrypted", req.URL.Scheme, req.URL.Host)
+		}
 	}
 	hook.call(Redirect{Method: req.Method, From: via[len(via)-1].URL, To: req.URL})
 	return nil

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/raft"
 
 	"switchboard/internal/problem"
 )
@@ -290,20 +293,28 @@ func TestCluster_NewLeaderGivesGrace(t *testing.T) {
 }
 
 // TestCluster_FollowerBehindCompactionCatchesUpBySnapshot stops a follower
-// until the leader has compacted away every entry the follower lacks, so it
-// can only catch up by installing a snapshot; then the follower must take
-// new entries after the snapshot, and restart from its own log and snapshot.
+// until the leader's log no longer holds the entries it lacks, so it can
+// only catch up by installing the leader's snapshot; then the follower must
+// take new entries after the snapshot, and restart from its own log and
+// snapshot. Small log segments let compaction really drop entries, and the
+// follower takes no snapshot of its own after the restart, so a snapshot it
+// holds came from the leader.
 func TestCluster_FollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *Config) {
+	var quiet atomic.Value // the node id that must not snapshot on its own
+	quiet.Store("")
+	c := newClusterOpts(t, 3, func(cfg *Config) {
 		cfg.SnapshotThreshold = 8
 		cfg.SnapshotInterval = 50 * time.Millisecond
 		cfg.TrailingLogs = 4
-	})
+		if cfg.NodeID == quiet.Load() {
+			cfg.SnapshotThreshold = 1 << 40
+		}
+	}, nodeOptions{walSegmentSize: 4 << 10})
 	ctx := context.Background()
 	ten := uuid.New()
 	put := func(key string) {
 		t.Helper()
-		if _, err := c.leader().Put(ctx, ten, key, []byte(key), PutOptions{}); err != nil {
+		if _, err := c.leader().Put(ctx, ten, key, []byte(`"`+key+`"`), PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -313,14 +324,22 @@ func TestCluster_FollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	behind := c.node(f).raft.LastIndex()
 	c.stop(f)
 	i := 0
-	eventually(t, 20*time.Second, "the leader to compact past the stopped follower", func() bool {
-		put(fmt.Sprintf("while-down-%d", i))
-		i++
-		first, err := c.leader().store.FirstIndex()
-		return err == nil && first > behind+1
+	eventually(t, 30*time.Second, "the leader's log to drop the entries the follower lacks", func() bool {
+		for range 20 {
+			put(fmt.Sprintf("while-down-%d", i))
+			i++
+		}
+		var l raft.Log
+		return errors.Is(c.leader().store.GetLog(behind+1, &l), raft.ErrLogNotFound)
 	})
+	quiet.Store(c.nodes[f].id)
 	c.start(f, false)
 	c.requireSameState()
+	// Only the leader's snapshot can reach past the index the follower
+	// stopped at.
+	if got, _ := strconv.ParseUint(c.node(f).raft.Stats()["last_snapshot_index"], 10, 64); got <= behind {
+		t.Fatalf("the follower caught up without the leader's snapshot (its last snapshot is at %d, it stopped at %d)", got, behind)
+	}
 	for i := range 20 {
 		put(fmt.Sprintf("after-%d", i))
 	}
@@ -328,7 +347,7 @@ func TestCluster_FollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 	c.stop(f)
 	c.start(f, false)
 	c.requireSameState()
-	if kv, err := c.leader().Get(ctx, ten, "after-19"); err != nil || string(kv.Value) != "after-19" {
+	if kv, err := c.leader().Get(ctx, ten, "after-19"); err != nil || string(kv.Value) != `"after-19"` {
 		t.Fatalf("after-19: %+v %v", kv, err)
 	}
 }

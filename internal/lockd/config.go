@@ -26,8 +26,8 @@ type Config struct {
 	// differs from BindAddr (e.g. BindAddr 0.0.0.0:7946). Default: the bound
 	// address.
 	AdvertiseAddr string
-	// DataDir holds the log and stable store (wal/) and the file snapshots
-	// (snapshots/). Required.
+	// DataDir holds the log and stable store (wal/), the file snapshots
+	// (snapshots/) and a lock file that keeps a second node out. Required.
 	DataDir string
 
 	// Join makes a node with no Raft state wait to be added to an existing

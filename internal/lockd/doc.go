@@ -6,7 +6,9 @@
 // in a segmented write-ahead log (raft-wal, DataDir/wal: one fsync per batch
 // of entries), snapshots in DataDir/snapshots, and talks to its peers over
 // TCP. A log that an earlier version kept in DataDir/raft.db (raft-boltdb)
-// is moved into the write-ahead log at start. With no configuration it is a single-node group
+// is copied into the write-ahead log at start and raft.db renamed
+// raft.db.migrated, a backup of the log as it was. Earlier versions cannot
+// read the write-ahead log. With no configuration it is a single-node group
 // that bootstraps itself; 3 or 5 voters come from Config.Peers or from
 // AddVoter on the leader.
 //

@@ -235,13 +235,20 @@ type cluster struct {
 	mu    sync.Mutex // guards nodes[i].node for concurrent clients
 	nodes []*testNode
 	tweak func(*Config)
+	opts  nodeOptions // for every node; wrapStream is the cluster's own
 }
 
 // newCluster starts size nodes: node 0 bootstraps alone, the others join
 // through AddVoter on the leader (ports are chosen by the kernel).
 func newCluster(t testing.TB, size int, tweak func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pn: newPartitionNet(), tweak: tweak}
+	return newClusterOpts(t, size, tweak, nodeOptions{})
+}
+
+// newClusterOpts is newCluster with test hooks for every node.
+func newClusterOpts(t testing.TB, size int, tweak func(*Config), opts nodeOptions) *cluster {
+	t.Helper()
+	c := &cluster{t: t, pn: newPartitionNet(), tweak: tweak, opts: opts}
 	for i := range size {
 		c.nodes = append(c.nodes, &testNode{id: fmt.Sprintf("n%d", i), dir: t.TempDir(), addr: "127.0.0.1:0"})
 	}
@@ -278,7 +285,9 @@ func (c *cluster) config(i int, join bool) Config {
 func (c *cluster) start(i int, join bool) {
 	c.t.Helper()
 	tn := c.nodes[i]
-	n, err := newNode(c.config(i, join), testLog(), nodeOptions{wrapStream: c.pn.wrap})
+	opts := c.opts
+	opts.wrapStream = c.pn.wrap
+	n, err := newNode(c.config(i, join), testLog(), opts)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", tn.id, err)
 	}
@@ -413,7 +422,7 @@ func (c *cluster) requireSameState() {
 // restart does: the latest snapshot, then every later log entry.
 func replayOffline(t testing.TB, dir string) []byte {
 	t.Helper()
-	store, err := openLogStore(dir, hclog.NewNullLogger())
+	store, err := openLogStore(dir, hclog.NewNullLogger(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package lockd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
-	"github.com/hashicorp/raft-wal/migrate"
 	"go.etcd.io/bbolt"
 )
 
@@ -29,16 +27,18 @@ type logStore interface {
 
 // Files in the data dir.
 const (
-	lockFile = "lock"    // held (flock) while a node has the dir open
-	walDir   = "wal"     // the log: segment files and their index
-	boltFile = "raft.db" // the log as earlier versions kept it
+	lockFile     = "lock"             // held (flock) while a node has the dir open
+	walDir       = "wal"              // the log: segment files and their index
+	boltFile     = "raft.db"          // the log as earlier versions kept it
+	boltMigrated = "raft.db.migrated" // raft.db once moved into the WAL, kept as a backup
 )
 
-// openLogStore opens the node's log in dir. The durable log is a segmented
+// openLogStore opens the node's log in dir. The log is a segmented
 // write-ahead log, which costs one fsync per batch of entries where a bbolt
 // B-tree costs two (data, then meta page). A log left in raft.db by an
-// earlier version is copied into the write-ahead log once, then removed.
-func openLogStore(dir string, log hclog.Logger) (_ logStore, err error) {
+// earlier version is copied into the write-ahead log once, and raft.db is
+// renamed raft.db.migrated. segmentSize 0 is the WAL's default (64 MiB).
+func openLogStore(dir string, log hclog.Logger, segmentSize int) (_ logStore, err error) {
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -48,35 +48,59 @@ func openLogStore(dir string, log hclog.Logger) (_ logStore, err error) {
 			lock.Close()
 		}
 	}()
-	wal, err := openWAL(dir, log)
+	wal, err := openWAL(dir, log, segmentSize)
 	if err != nil {
 		return nil, err
 	}
 	return lockedStore{wal, lock}, nil
 }
 
-// openWAL opens dir/wal, first moving a raft.db log into it when the WAL
-// does not exist yet. The copy is made in a temporary directory and renamed
-// into place, so a crash during it leaves raft.db as the log.
-func openWAL(dir string, log hclog.Logger) (logStore, error) {
+// openWAL opens dir/wal. The WAL exists once its index (wal-meta.db) does.
+// When it does not and raft.db does, raft.db is copied into a temporary
+// directory that is renamed into place, so a crash during the copy leaves
+// raft.db as the log and the next start copies again.
+func openWAL(dir string, log hclog.Logger, segmentSize int) (logStore, error) {
 	path := filepath.Join(dir, walDir)
-	_, err := os.Stat(path)
+	walExists, err := exists(filepath.Join(path, metadb.FileName))
+	if err != nil {
+		return nil, err
+	}
+	boltExists, err := exists(filepath.Join(dir, boltFile))
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case err == nil:
-		return openWALAt(path, log)
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(dir, boltFile)); err == nil {
-		if err := migrateBolt(dir, log); err != nil {
-			return nil, fmt.Errorf("move raft.db into the write-ahead log: %w", err)
+	case walExists:
+		s, err := openWALAt(path, log, segmentSize)
+		if err == nil && boltExists {
+			// A move that stopped after the rename: finish it.
+			retireBolt(dir, log)
 		}
-		return openWALAt(path, log)
+		return s, err
+	case boltExists:
+		if dirExists, err := exists(path); err != nil {
+			return nil, err
+		} else if dirExists {
+			return nil, fmt.Errorf("%s has no write-ahead log index (%s) but %s holds a log: move one of them away", path, metadb.FileName, boltFile)
+		}
+		if err := migrateBolt(dir, log, segmentSize); err != nil {
+			return nil, fmt.Errorf("move %s into the write-ahead log: %w", boltFile, err)
+		}
+		retireBolt(dir, log)
+		return openWALAt(path, log, segmentSize)
 	}
-	if err := os.Mkdir(path, 0o700); err != nil {
+	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, err
 	}
-	return openWALAt(path, log)
+	return openWALAt(path, log, segmentSize)
+}
+
+func exists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // walStore closes the WAL's index (its metadata store) with it, which the
@@ -87,9 +111,9 @@ type walStore struct {
 	meta *metadb.BoltMetaDB
 }
 
-func openWALAt(path string, log hclog.Logger) (walStore, error) {
+func openWALAt(path string, log hclog.Logger, segmentSize int) (walStore, error) {
 	meta := &metadb.BoltMetaDB{}
-	wal, err := raftwal.Open(path, raftwal.WithLogger(log), raftwal.WithMetaStore(meta))
+	wal, err := raftwal.Open(path, raftwal.WithLogger(log), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(segmentSize))
 	if err != nil {
 		meta.Close()
 		return walStore{}, err
@@ -105,7 +129,9 @@ func (s walStore) Close() error {
 	return err
 }
 
-func migrateBolt(dir string, log hclog.Logger) error {
+// migrateBolt copies raft.db's log and stable state into dir/wal.new and
+// renames it dir/wal.
+func migrateBolt(dir string, log hclog.Logger, segmentSize int) error {
 	tmp := filepath.Join(dir, walDir+".new")
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -121,14 +147,13 @@ func migrateBolt(dir string, log hclog.Logger) error {
 		return err
 	}
 	defer bolt.Close()
-	wal, err := openWALAt(tmp, log)
+	wal, err := openWALAt(tmp, log, segmentSize)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	err = migrate.CopyLogs(ctx, wal, bolt, 1<<20, nil)
+	n, err := copyLog(wal, bolt)
 	if err == nil {
-		err = migrate.CopyStable(ctx, wal, bolt, nil, nil, nil)
+		err = copyStable(wal, bolt)
 	}
 	if cerr := wal.Close(); err == nil {
 		err = cerr
@@ -142,8 +167,88 @@ func migrateBolt(dir string, log hclog.Logger) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	log.Info("moved the raft log from raft.db into the write-ahead log", "dir", dir)
-	return os.Remove(filepath.Join(dir, boltFile))
+	log.Info("moved the raft log from raft.db into the write-ahead log", "dir", dir, "entries", n)
+	return nil
+}
+
+// copyLog copies src's log into the empty dst. A log may hold entries
+// below a gap that Raft left when it installed a snapshot (it only trims a
+// store that refuses gaps); the snapshot covers them, so only the unbroken
+// run that ends at the last index is the log and is copied.
+func copyLog(dst, src raft.LogStore) (int, error) {
+	first, err := src.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := src.LastIndex()
+	if err != nil || last == 0 {
+		return 0, err
+	}
+	start := last
+	for start > first {
+		var l raft.Log
+		err := src.GetLog(start-1, &l)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		start--
+	}
+	const batch = 256
+	logs := make([]*raft.Log, 0, batch)
+	for i := start; i <= last; i++ {
+		l := new(raft.Log)
+		if err := src.GetLog(i, l); err != nil {
+			return 0, fmt.Errorf("log %d: %w", i, err)
+		}
+		logs = append(logs, l)
+		if len(logs) == batch || i == last {
+			if err := dst.StoreLogs(logs); err != nil {
+				return 0, err
+			}
+			logs = logs[:0]
+		}
+	}
+	return int(last - start + 1), nil
+}
+
+// copyStable copies the keys hashicorp/raft keeps in its stable store; a
+// key it never wrote (no vote yet) stays unwritten.
+func copyStable(dst, src raft.StableStore) error {
+	for _, k := range []string{"CurrentTerm", "LastVoteTerm"} {
+		v, err := src.GetUint64([]byte(k))
+		if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		if err := dst.SetUint64([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	v, err := src.Get([]byte("LastVoteCand"))
+	if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("LastVoteCand: %w", err)
+	}
+	return dst.Set([]byte("LastVoteCand"), v)
+}
+
+// retireBolt renames a moved raft.db to raft.db.migrated. A failure only
+// leaves raft.db beside the WAL, which wins; the next start tries again.
+func retireBolt(dir string, log hclog.Logger) {
+	err := os.Rename(filepath.Join(dir, boltFile), filepath.Join(dir, boltMigrated))
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		log.Warn("could not rename raft.db after moving it into the write-ahead log", "dir", dir, "err", err)
+	}
 }
 
 func syncDir(dir string) error {
@@ -155,8 +260,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// lockDir takes an exclusive lock on dir so that two processes never open
-// one log; the lock ends with the file (or the process).
+// lockDir takes an exclusive lock on dir so that one log is never opened
+// twice (by another process, or by a second node in this one); the lock
+// ends with the file or the process.
 func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -165,7 +271,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another process", dir)
+			return nil, fmt.Errorf("%s is in use by another node", dir)
 		}
 		return nil, err
 	}

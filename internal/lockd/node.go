@@ -75,6 +75,9 @@ type waitNote struct {
 type nodeOptions struct {
 	// wrapStream wraps the TCP stream layer (tests inject partitions).
 	wrapStream func(raft.StreamLayer) raft.StreamLayer
+	// walSegmentSize overrides the log's segment size (small segments let
+	// tests see compaction drop entries).
+	walSegmentSize int
 }
 
 // New starts a node: it opens the log store in cfg.DataDir, listens on
@@ -107,7 +110,7 @@ func newNode(cfg Config, log *slog.Logger, opts nodeOptions) (_ *Node, err error
 		}
 	}()
 
-	store, err := openLogStore(cfg.DataDir, hlog.Named("log"))
+	store, err := openLogStore(cfg.DataDir, hlog.Named("log"), opts.walSegmentSize)
 	if err != nil {
 		return nil, fmt.Errorf("lockd: open log store: %w", err)
 	}

@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/go-hclog"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"github.com/hashicorp/raft-wal/migrate"
 
 	"switchboard/internal/problem"
 )
@@ -581,68 +576,5 @@ func TestNew_DataDirInUse(t *testing.T) {
 	_, err = New(Config{DataDir: dir, BindAddr: "127.0.0.1:0"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second node on one data dir: %v", err)
-	}
-}
-
-// TestRestart_MovesOldLogIntoWAL starts a node on a data dir whose log is
-// in raft.db, as earlier versions kept it: the node must move the log into
-// the write-ahead log, come back with the same state and term, and go on
-// granting larger fencing tokens.
-func TestRestart_MovesOldLogIntoWAL(t *testing.T) {
-	c := newCluster(t, 1, nil)
-	ctx := context.Background()
-	ten := uuid.New()
-	n := c.node(0)
-	l, err := n.Acquire(ctx, ten, "keep", "me", time.Hour, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Put(ctx, ten, "k", []byte("v"), PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	term := n.raft.CurrentTerm()
-	before := n.fsm.canonical()
-	c.stop(0)
-
-	// Rewrite the data dir the old way: the log and stable store in raft.db.
-	dir := c.nodes[0].dir
-	wal, err := openLogStore(dir, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, boltFile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate.CopyLogs(ctx, bolt, wal, 1<<20, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate.CopyStable(ctx, bolt, wal, nil, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	bolt.Close()
-	wal.Close()
-	if err := os.RemoveAll(filepath.Join(dir, walDir)); err != nil {
-		t.Fatal(err)
-	}
-
-	if after := replayOffline(t, dir); string(after) != string(before) {
-		t.Fatalf("state after moving the log differs:\n%s\n%s", after, before)
-	}
-	if _, err := os.Stat(filepath.Join(dir, boltFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("raft.db left behind: %v", err)
-	}
-	c.start(0, false)
-	c.waitLeader(10 * time.Second)
-	n = c.node(0)
-	if got := n.raft.CurrentTerm(); got <= term {
-		t.Fatalf("term %d after restart, was %d: the stable store was not carried over", got, term)
-	}
-	if ok, err := n.Verify(ctx, ten, "keep", l.FencingToken); err != nil || !ok {
-		t.Fatalf("lock lost: %v %v", ok, err)
-	}
-	l2, err := n.Acquire(ctx, ten, "new", "me", time.Hour, 0)
-	if err != nil || l2.FencingToken <= l.FencingToken {
-		t.Fatalf("fencing after the move %d (before %d), %v", l2.FencingToken, l.FencingToken, err)
 	}
 }

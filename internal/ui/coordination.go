@@ -41,7 +41,14 @@ func (u *UI) coordinationPage(c echo.Context) error {
 		if v.Locks, v.LocksErr, err = u.lockRows(ctx, p); err != nil {
 			return err
 		}
-		if v.Elections, v.ElectionsErr, err = u.electionRows(ctx, p); err != nil {
+		// A tenant's policy may let a role read locks but not elections.
+		switch err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", "")); {
+		case err == nil:
+			v.ShowElections = true
+			if v.Elections, v.ElectionsErr, err = u.electionRows(ctx, p); err != nil {
+				return err
+			}
+		case problem.Code(err) != problem.CodeForbidden:
 			return err
 		}
 		if u.maySeeCluster(ctx, p) {
