@@ -136,9 +136,26 @@ func run(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer func() { stopSweep(); wg.Wait() }()
-	wg.Go(func() {
-		idem.RunSweeper(sweepCtx, time.Hour, func(err error) { log.Error("sweep idempotency keys", "err", err) })
-	})
+	// Expired rows are deleted hourly; errors are logged and the next
+	// round tries again.
+	sweep := func(what string, f func(context.Context) (int64, error)) {
+		wg.Go(func() {
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-sweepCtx.Done():
+					return
+				case <-t.C:
+					if _, err := f(sweepCtx); err != nil && sweepCtx.Err() == nil {
+						log.Error("sweep "+what, "err", err)
+					}
+				}
+			}
+		})
+	}
+	sweep("idempotency keys", idem.Sweep)
+	sweep("login throttle", authn.SweepLoginThrottle)
 
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)

@@ -2,10 +2,14 @@ package auth
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"switchboard/internal/database/dbtest"
 )
 
 func TestPassword_HashAndCheck(t *testing.T) {
@@ -36,34 +40,92 @@ func TestPassword_HashAndCheck(t *testing.T) {
 }
 
 func TestLimiter_BurstThenWait(t *testing.T) {
-	l := newLimiter(10*time.Second, 3)
+	ctx := t.Context()
+	l := newLimiter(dbtest.New(t), "email", 10*time.Second, 3)
 	now := time.Unix(1000, 0)
+	allow := func(key string, at time.Time) (bool, int) {
+		t.Helper()
+		ok, retry, err := l.allow(ctx, key, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, retry
+	}
 	for i := 0; i < 3; i++ {
-		if ok, _ := l.allow("k", now); !ok {
+		if ok, _ := allow("k", now); !ok {
 			t.Fatalf("attempt %d refused within the burst", i+1)
 		}
 	}
-	ok, retry := l.allow("k", now)
-	if ok || retry < 1 || retry > 10 {
-		t.Fatalf("fourth attempt: ok=%v retry=%d, want refused with 1..10 s", ok, retry)
+	if ok, retry := allow("k", now); ok || retry != 10 {
+		t.Fatalf("fourth attempt: ok=%v retry=%d, want refused for 10 s", ok, retry)
 	}
-	if ok, _ := l.allow("other", now); !ok {
+	if ok, retry := allow("k", now.Add(4*time.Second)); ok || retry != 6 {
+		t.Fatalf("4 s later: ok=%v retry=%d, want refused for 6 s", ok, retry)
+	}
+	if ok, _ := allow("other", now); !ok {
 		t.Fatal("another key shares the bucket")
 	}
-	if ok, _ := l.allow("k", now.Add(10*time.Second)); !ok {
+	if ok, _ := allow("k", now.Add(10*time.Second)); !ok {
 		t.Fatal("no token back after the refill interval")
+	}
+	if ok, _ := allow("k", now.Add(10*time.Second)); ok {
+		t.Fatal("two tokens back after one refill interval")
+	}
+	if ok, _ := allow("k", now.Add(time.Hour)); !ok {
+		t.Fatal("the bucket did not refill")
 	}
 }
 
-func TestLimiter_ForgetsRefilledBuckets(t *testing.T) {
-	l := newLimiter(time.Second, 2)
+// TestLimiter_SharedByReplicas: limiters of two replicas on one database
+// draw on the same buckets, also when attempts race; an address and an
+// email with the same text are different keys.
+func TestLimiter_SharedByReplicas(t *testing.T) {
+	ctx := t.Context()
+	db := dbtest.New(t)
+	replicas := []*limiter{newLimiter(db, "email", time.Minute, 5), newLimiter(db, "email", time.Minute, 5)}
 	now := time.Unix(1000, 0)
-	for i := 0; i < 100; i++ {
-		l.allow(uuid.NewString(), now)
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			ok, _, err := replicas[i%2].allow(ctx, "ada@example.com", now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				allowed.Add(1)
+			}
+		})
 	}
-	l.allow("trigger", now.Add(2*time.Minute))
-	if n := len(l.buckets); n != 1 {
-		t.Fatalf("%d buckets kept after they refilled, want 1", n)
+	wg.Wait()
+	if n := allowed.Load(); n != 5 {
+		t.Fatalf("%d of 20 racing attempts on two replicas allowed, want the burst of 5", n)
+	}
+	if ok, _, err := newLimiter(db, "addr", time.Minute, 5).allow(ctx, "ada@example.com", now); err != nil || !ok {
+		t.Fatalf("an address key shares an email's bucket: %v %v", ok, err)
+	}
+}
+
+func TestLimiter_SweepForgetsRefilledBuckets(t *testing.T) {
+	ctx := t.Context()
+	db := dbtest.New(t)
+	l := newLimiter(db, "addr", time.Second, 2)
+	now := time.Unix(1000, 0)
+	for i := 0; i < 10; i++ {
+		if _, _, err := l.allow(ctx, uuid.NewString(), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := l.allow(ctx, "recent", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := sweepLoginThrottle(ctx, db, now.Add(time.Minute))
+	if err != nil || n != 10 {
+		t.Fatalf("swept %d, %v: want the 10 refilled buckets", n, err)
+	}
+	var left int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM login_throttle`).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d rows left, %v: want the recent one", left, err)
 	}
 }
 

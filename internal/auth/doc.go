@@ -10,4 +10,7 @@
 //     iss and aud; anything else is unauthenticated.
 //   - A credential that is not a member of a tenant sees that tenant as not
 //     found, never as forbidden.
+//   - Sign-in attempts are limited per address and per email in token
+//     buckets kept in PostgreSQL (login_throttle), so replicas share them;
+//     keys are stored hashed.
 package auth

@@ -75,8 +75,8 @@ func New(cfg Config, db *database.DB, ten *tenancy.Store) (*Service, error) {
 		cfg: cfg, db: db, tenancy: ten,
 		// An address may try several accounts (a shared office NAT); an
 		// account is tried from anywhere at the stricter rate.
-		byAddr:  newLimiter(cfg.LoginEvery/3, cfg.LoginBurst*3),
-		byEmail: newLimiter(cfg.LoginEvery, cfg.LoginBurst),
+		byAddr:  newLimiter(db, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
+		byEmail: newLimiter(db, "email", cfg.LoginEvery, cfg.LoginBurst),
 	}, nil
 }
 
@@ -147,10 +147,12 @@ func withActorID(a audit.Actor, u tenancy.User) audit.Actor {
 }
 
 // Login checks email and password; attempts are rate limited per address and
-// per email. Wrong credentials are one error whatever was wrong.
+// per email, across every replica. Wrong credentials are one error whatever was wrong.
 func (s *Service) Login(ctx context.Context, email, password, remoteAddr string) (tenancy.User, error) {
 	now := s.cfg.Now()
-	if ok, retry := s.byAddr.allow(remoteAddr, now); !ok {
+	if ok, retry, err := s.byAddr.allow(ctx, remoteAddr, now); err != nil {
+		return tenancy.User{}, err
+	} else if !ok {
 		return tenancy.User{}, rateLimited(retry)
 	}
 	email, valid := tenancy.NormalizeEmail(email)
@@ -158,7 +160,9 @@ func (s *Service) Login(ctx context.Context, email, password, remoteAddr string)
 		CheckPassword(dummyHash(), password)
 		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
 	}
-	if ok, retry := s.byEmail.allow(email, now); !ok {
+	if ok, retry, err := s.byEmail.allow(ctx, email, now); err != nil {
+		return tenancy.User{}, err
+	} else if !ok {
 		return tenancy.User{}, rateLimited(retry)
 	}
 	var u tenancy.User

@@ -115,20 +115,3 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	tag, err := s.db.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval`, TTL.String())
 	return tag.RowsAffected(), err
 }
-
-// RunSweeper deletes expired records every interval until ctx ends; errors
-// are reported to onErr and the sweeper keeps going.
-func (s *Store) RunSweeper(ctx context.Context, every time.Duration, onErr func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				onErr(err)
-			}
-		}
-	}
-}
