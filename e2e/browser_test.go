@@ -54,8 +54,9 @@ func requireChromium(t *testing.T) {
 }
 
 // newBrowser starts Chromium for the test and closes it when the test ends.
-// A missing Chromium fails the test: these tests never skip.
-func newBrowser(t *testing.T, s *server) *browser {
+// A missing Chromium fails the test: these tests never skip. extra adds
+// command-line options.
+func newBrowser(t *testing.T, s *server, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	requireChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -71,6 +72,7 @@ func newBrowser(t *testing.T, s *server) *browser {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-first-run", true),
 	)
+	opts = append(opts, extra...)
 	browserLog := &logBuffer{}
 	opts = append(opts, chromedp.CombinedOutput(browserLog))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

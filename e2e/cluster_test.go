@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"switchboard/e2e/client"
 	"switchboard/internal/database/dbtest"
 )
@@ -534,6 +536,34 @@ func TestCluster_LocksAndKVSurviveLeaderCrash(t *testing.T) {
 		ok, err := clients[crashed].VerifyLock(ctx, tenant, "reports", fresh.FencingToken)
 		if err != nil || !ok {
 			t.Fatalf("the lock taken while %s was down does not verify through it: %v, %v", cl.ids[crashed], ok, err)
+		}
+	})
+
+	run(t, "the Locks & elections page works live on a follower", func(t *testing.T) {
+		// The nodes share their public URL (the token issuer and the only
+		// origin the UI accepts posts from), as behind a load balancer; the
+		// browser's resolver sends that name to the follower.
+		f := cl.nodes[follower]
+		b := newBrowser(t, f, chromedp.Flag("host-resolver-rules", "MAP "+strings.TrimPrefix(clusterBaseURL, "http://")+" "+strings.TrimPrefix(f.URL, "http://")))
+		b.do(t, "log in on the follower",
+			chromedp.Navigate(clusterBaseURL+"/t/"+tenant+"/coordination"),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("email"), "ada@example.com"),
+			chromedp.SendKeys(chromedp.ID("password"), testPassword),
+			chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-locks"]`)),
+		)
+		b.waitFor(t, "the locks' live view to connect",
+			`document.querySelector('[data-testid="coordination-locks"]').getAttribute('data-live') === 'on'`)
+		b.waitFor(t, "the lock held through the crash", `document.querySelector('tr[data-lock="orders-migration"]')`)
+		l, err := clients[leader].AcquireLock(ctx, tenant, "from-the-leader", client.AcquireLockRequest{Owner: "worker-d", TTLMs: 60_000})
+		mustOK(t, "acquire on the leader", err)
+		b.waitFor(t, "the lock taken on the leader", `document.querySelector('tr[data-lock="from-the-leader"]')`)
+		mustOK(t, "release on the leader", clients[leader].ReleaseLock(ctx, tenant, "from-the-leader", l.Token))
+		b.waitFor(t, "the released lock to go", `!document.querySelector('tr[data-lock="from-the-leader"]')`)
+		b.screenshot(t, "follower-locks")
+		for _, r := range redirects {
+			r.take()
 		}
 	})
 

@@ -351,3 +351,52 @@ func TestCluster_FollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("after-19: %+v %v", kv, err)
 	}
 }
+
+// TestCluster_FollowersListWhatTheyApplied: the Applied reads answer on a
+// follower, from the log it has applied, where the linearizable reads send
+// the caller to the leader.
+func TestCluster_FollowersListWhatTheyApplied(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	ten := uuid.New()
+	l, err := c.leader().Acquire(ctx, ten, "job", "worker-a", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.leader().Campaign(ctx, ten, "primary", "pod-a", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitConverged(10 * time.Second)
+	followers := 0
+	for _, i := range c.live() {
+		n := c.node(i)
+		if n == c.leader() {
+			continue
+		}
+		followers++
+		_, err := n.ListLocks(ctx, ten)
+		wantCode(t, err, problem.CodeUnavailable)
+		locks, err := n.AppliedLocks(ten)
+		if err != nil || len(locks) != 1 || locks[0].Name != "job" || locks[0].Owner != "worker-a" || locks[0].FencingToken != l.FencingToken {
+			t.Fatalf("%s: applied locks %+v, %v", c.nodes[i].id, locks, err)
+		}
+		es, err := n.AppliedElections(ten)
+		if err != nil || len(es) != 1 || es[0].Name != "primary" || es[0].Leader != "pod-a" || es[0].Term != e.Term {
+			t.Fatalf("%s: applied elections %+v, %v", c.nodes[i].id, es, err)
+		}
+		if ld, err := n.AppliedLeader(ten, "primary"); err != nil || ld.Leader != "pod-a" {
+			t.Fatalf("%s: applied leader %+v, %v", c.nodes[i].id, ld, err)
+		}
+		_, err = n.AppliedLeader(ten, "nobody")
+		wantCode(t, err, problem.CodeNotFound)
+		if other, err := n.AppliedLocks(uuid.New()); err != nil || len(other) != 0 {
+			t.Fatalf("%s: another tenant's locks %+v, %v", c.nodes[i].id, other, err)
+		}
+		_, err = n.AppliedLocks(uuid.Nil)
+		wantCode(t, err, problem.CodeInvalid)
+	}
+	if followers != 2 {
+		t.Fatalf("checked %d followers", followers)
+	}
+}

@@ -63,6 +63,19 @@ func (n *Node) Leader(ctx context.Context, tenant uuid.UUID, name string) (Elect
 	if err := n.linearizable(ctx); err != nil {
 		return ElectionLeader{}, err
 	}
+	return n.leader(tenant, name)
+}
+
+// AppliedLeader is Leader as this node has applied the log, as AppliedLocks
+// is for locks.
+func (n *Node) AppliedLeader(tenant uuid.UUID, name string) (ElectionLeader, error) {
+	if err := newRequest().tenant(tenant).name("name", name).err(); err != nil {
+		return ElectionLeader{}, err
+	}
+	return n.leader(tenant, name)
+}
+
+func (n *Node) leader(tenant uuid.UUID, name string) (ElectionLeader, error) {
 	now := n.clock().UnixNano()
 	n.fsm.mu.RLock()
 	defer n.fsm.mu.RUnlock()
@@ -82,6 +95,19 @@ func (n *Node) ListElections(ctx context.Context, tenant uuid.UUID) ([]ElectionI
 	if err := n.linearizable(ctx); err != nil {
 		return nil, err
 	}
+	return n.elections(tenant), nil
+}
+
+// AppliedElections is ListElections as this node has applied the log, as
+// AppliedLocks is for locks.
+func (n *Node) AppliedElections(tenant uuid.UUID) ([]ElectionInfo, error) {
+	if err := newRequest().tenant(tenant).err(); err != nil {
+		return nil, err
+	}
+	return n.elections(tenant), nil
+}
+
+func (n *Node) elections(tenant uuid.UUID) []ElectionInfo {
 	now := n.clock().UnixNano()
 	n.fsm.mu.RLock()
 	var out []ElectionInfo
@@ -93,7 +119,7 @@ func (n *Node) ListElections(ctx context.Context, tenant uuid.UUID) ([]ElectionI
 	}
 	n.fsm.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ElectionInfo) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return out
 }
 
 // Observe streams the leader of an election: first the state this node has

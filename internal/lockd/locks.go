@@ -63,6 +63,20 @@ func (n *Node) ListLocks(ctx context.Context, tenant uuid.UUID) ([]LockInfo, err
 	if err := n.linearizable(ctx); err != nil {
 		return nil, err
 	}
+	return n.locks(tenant), nil
+}
+
+// AppliedLocks is ListLocks as this node has applied the log: on any node,
+// with no round to the leader, and possibly behind it. It is for displays
+// that a WatchLocks stream keeps current; decisions need ListLocks.
+func (n *Node) AppliedLocks(tenant uuid.UUID) ([]LockInfo, error) {
+	if err := newRequest().tenant(tenant).err(); err != nil {
+		return nil, err
+	}
+	return n.locks(tenant), nil
+}
+
+func (n *Node) locks(tenant uuid.UUID) []LockInfo {
 	now := n.clock().UnixNano()
 	n.fsm.mu.RLock()
 	var out []LockInfo
@@ -74,7 +88,7 @@ func (n *Node) ListLocks(ctx context.Context, tenant uuid.UUID) ([]LockInfo, err
 	}
 	n.fsm.mu.RUnlock()
 	slices.SortFunc(out, func(a, b LockInfo) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return out
 }
 
 // Verify reports whether fencingToken is the current holder's token of the

@@ -38,14 +38,14 @@ func (u *UI) coordinationPage(c echo.Context) error {
 	v := views.Coordination{Available: u.d.Locks != nil}
 	if v.Available {
 		var err error
-		if v.Locks, v.LocksErr, err = u.lockRows(ctx, p); err != nil {
+		if v.Locks, v.LocksErr, err = u.lockRows(p); err != nil {
 			return err
 		}
 		// A tenant's policy may let a role read locks but not elections.
 		switch err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", "")); {
 		case err == nil:
 			v.ShowElections = true
-			if v.Elections, v.ElectionsErr, err = u.electionRows(ctx, p); err != nil {
+			if v.Elections, v.ElectionsErr, err = u.electionRows(p); err != nil {
 				return err
 			}
 		case problem.Code(err) != problem.CodeForbidden:
@@ -68,7 +68,7 @@ func (u *UI) coordinationLocks(c echo.Context) error {
 	if u.d.Locks == nil {
 		return render(c, http.StatusOK, views.LocksTable(nil, "The lock service is not running on this server."))
 	}
-	rows, msg, err := u.lockRows(ctx, p)
+	rows, msg, err := u.lockRows(p)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (u *UI) coordinationElections(c echo.Context) error {
 	if u.d.Locks == nil {
 		return render(c, http.StatusOK, views.ElectionsTable(nil, "The lock service is not running on this server."))
 	}
-	rows, msg, err := u.electionRows(ctx, p)
+	rows, msg, err := u.electionRows(p)
 	if err != nil {
 		return err
 	}
@@ -116,11 +116,13 @@ func (u *UI) coordinationElectionLeader(c echo.Context) error {
 	return render(c, http.StatusOK, views.ElectionLeader(e, msg))
 }
 
-// lockRows lists the tenant's locks. A refusal of the lock service (no
-// leader, this node a follower, a bad request) is a message for the page;
-// anything else is an error.
-func (u *UI) lockRows(ctx context.Context, p auth.Principal) ([]views.LockRow, string, error) {
-	locks, err := u.d.Locks.ListLocks(ctx, p.Tenant)
+// lockRows lists the tenant's locks as this node has applied them: the
+// page works on every node of the group, followers included, and its watch
+// stream (also served by every node) keeps it current. A refusal of the
+// lock service (a bad request) is a message for the page; anything else is
+// an error.
+func (u *UI) lockRows(p auth.Principal) ([]views.LockRow, string, error) {
+	locks, err := u.d.Locks.AppliedLocks(p.Tenant)
 	if err != nil {
 		msg, err := serviceMessage(err)
 		return nil, msg, err
@@ -134,8 +136,8 @@ func (u *UI) lockRows(ctx context.Context, p auth.Principal) ([]views.LockRow, s
 
 // electionRows lists the tenant's elections that have a leader, as
 // lockRows lists locks.
-func (u *UI) electionRows(ctx context.Context, p auth.Principal) ([]views.ElectionRow, string, error) {
-	es, err := u.d.Locks.ListElections(ctx, p.Tenant)
+func (u *UI) electionRows(p auth.Principal) ([]views.ElectionRow, string, error) {
+	es, err := u.d.Locks.AppliedElections(p.Tenant)
 	if err != nil {
 		msg, err := serviceMessage(err)
 		return nil, msg, err
@@ -165,7 +167,7 @@ func (u *UI) election(c echo.Context, name string) (views.ElectionRow, string, e
 	if u.d.Locks == nil {
 		return row, "The lock service is not running on this server.", nil
 	}
-	l, err := u.d.Locks.Leader(ctx, p.Tenant, name)
+	l, err := u.d.Locks.AppliedLeader(p.Tenant, name)
 	switch {
 	case problem.Code(err) == problem.CodeNotFound:
 		return row, "", nil
