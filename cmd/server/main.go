@@ -136,11 +136,11 @@ func run(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer func() { stopSweep(); wg.Wait() }()
-	// Expired rows are deleted hourly; errors are logged and the next
-	// round tries again.
-	sweep := func(what string, f func(context.Context) (int64, error)) {
+	// Expired rows are deleted now and then; errors are logged and the
+	// next round tries again.
+	sweep := func(what string, every time.Duration, f func(context.Context) (int64, error)) {
 		wg.Go(func() {
-			t := time.NewTicker(time.Hour)
+			t := time.NewTicker(every)
 			defer t.Stop()
 			for {
 				select {
@@ -154,8 +154,8 @@ func run(ctx context.Context, args []string) error {
 			}
 		})
 	}
-	sweep("idempotency keys", idem.Sweep)
-	sweep("login throttle", authn.SweepLoginThrottle)
+	sweep("idempotency keys", time.Hour, idem.Sweep)
+	sweep("login throttle", time.Minute, authn.SweepLoginThrottle)
 
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)

@@ -39,13 +39,15 @@ func TestPassword_HashAndCheck(t *testing.T) {
 	}
 }
 
+var testMAC = throttleMAC(make([]byte, 32))
+
 func TestLimiter_BurstThenWait(t *testing.T) {
 	ctx := t.Context()
-	l := newLimiter(dbtest.New(t), "email", 10*time.Second, 3)
+	l := newLimiter(dbtest.New(t), testMAC, "email", 10*time.Second, 3)
 	now := time.Unix(1000, 0)
 	allow := func(key string, at time.Time) (bool, int) {
 		t.Helper()
-		ok, retry, err := l.allow(ctx, key, at)
+		ok, retry, err := l.allow(ctx, key, &at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,19 +78,46 @@ func TestLimiter_BurstThenWait(t *testing.T) {
 	}
 }
 
+func TestAddrKey_IPv6ByPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:203.0.113.7":   "::ffff:203.0.113.7",
+		"not an address":       "not an address",
+	} {
+		if got := addrKey(in); got != want {
+			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLimiter_DatabaseClock: with no time given, the database's clock
+// decides, and the retry-after it gives is in whole seconds of that clock.
+func TestLimiter_DatabaseClock(t *testing.T) {
+	ctx := t.Context()
+	l := newLimiter(dbtest.New(t), testMAC, "email", time.Hour, 1)
+	if ok, _, err := l.allow(ctx, "k", nil); err != nil || !ok {
+		t.Fatalf("first attempt: %v %v", ok, err)
+	}
+	ok, retry, err := l.allow(ctx, "k", nil)
+	if err != nil || ok || retry < 3590 || retry > 3600 {
+		t.Fatalf("second attempt: ok=%v retry=%d %v, want refused for about an hour", ok, retry, err)
+	}
+}
+
 // TestLimiter_SharedByReplicas: limiters of two replicas on one database
 // draw on the same buckets, also when attempts race; an address and an
 // email with the same text are different keys.
 func TestLimiter_SharedByReplicas(t *testing.T) {
 	ctx := t.Context()
 	db := dbtest.New(t)
-	replicas := []*limiter{newLimiter(db, "email", time.Minute, 5), newLimiter(db, "email", time.Minute, 5)}
-	now := time.Unix(1000, 0)
+	replicas := []*limiter{newLimiter(db, testMAC, "email", time.Minute, 5), newLimiter(db, testMAC, "email", time.Minute, 5)}
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			ok, _, err := replicas[i%2].allow(ctx, "ada@example.com", now)
+			ok, _, err := replicas[i%2].allow(ctx, "ada@example.com", nil)
 			if err != nil {
 				t.Error(err)
 			}
@@ -101,7 +130,7 @@ func TestLimiter_SharedByReplicas(t *testing.T) {
 	if n := allowed.Load(); n != 5 {
 		t.Fatalf("%d of 20 racing attempts on two replicas allowed, want the burst of 5", n)
 	}
-	if ok, _, err := newLimiter(db, "addr", time.Minute, 5).allow(ctx, "ada@example.com", now); err != nil || !ok {
+	if ok, _, err := newLimiter(db, testMAC, "addr", time.Minute, 5).allow(ctx, "ada@example.com", nil); err != nil || !ok {
 		t.Fatalf("an address key shares an email's bucket: %v %v", ok, err)
 	}
 }
@@ -109,17 +138,18 @@ func TestLimiter_SharedByReplicas(t *testing.T) {
 func TestLimiter_SweepForgetsRefilledBuckets(t *testing.T) {
 	ctx := t.Context()
 	db := dbtest.New(t)
-	l := newLimiter(db, "addr", time.Second, 2)
+	l := newLimiter(db, testMAC, "addr", time.Second, 2)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 10; i++ {
-		if _, _, err := l.allow(ctx, uuid.NewString(), now); err != nil {
+		if _, _, err := l.allow(ctx, uuid.NewString(), &now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := l.allow(ctx, "recent", now.Add(time.Minute)); err != nil {
+	later := now.Add(time.Minute)
+	if _, _, err := l.allow(ctx, "recent", &later); err != nil {
 		t.Fatal(err)
 	}
-	n, err := sweepLoginThrottle(ctx, db, now.Add(time.Minute))
+	n, err := sweepLoginThrottle(ctx, db, &later)
 	if err != nil || n != 10 {
 		t.Fatalf("swept %d, %v: want the 10 refilled buckets", n, err)
 	}

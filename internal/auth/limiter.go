@@ -2,13 +2,13 @@ package auth
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"switchboard/internal/database"
 )
@@ -18,53 +18,85 @@ import (
 // once, then one per every. It is GCRA: a key's row holds the time its
 // bucket is full again (tat); an attempt moves tat one interval on, and is
 // refused when that would put tat more than burst intervals ahead of now.
+// Now is the database's clock, so replicas whose clocks differ cannot push
+// one another's buckets.
 type limiter struct {
 	db    *database.DB
+	mac   []byte // HMAC key of the stored keys
 	kind  string // keeps address and email keys apart
 	every time.Duration
 	burst int
 }
 
-func newLimiter(db *database.DB, kind string, every time.Duration, burst int) *limiter {
-	return &limiter{db: db, kind: kind, every: every, burst: burst}
+// throttleMAC derives the key that hides throttled addresses and emails
+// from the signing key, which every replica shares.
+func throttleMAC(signingSeed []byte) []byte {
+	k, err := hkdf.Key(sha256.New, signingSeed, nil, "switchboard login throttle", 32)
+	if err != nil {
+		panic(err) // only for a length over 255*32
+	}
+	return k
+}
+
+func newLimiter(db *database.DB, mac []byte, kind string, every time.Duration, burst int) *limiter {
+	return &limiter{db: db, mac: mac, kind: kind, every: every, burst: burst}
 }
 
 func (l *limiter) hash(key string) []byte {
-	h := sha256.Sum256([]byte(l.kind + "\x00" + key))
-	return h[:]
+	h := hmac.New(sha256.New, l.mac)
+	h.Write([]byte(l.kind + "\x00" + key))
+	return h.Sum(nil)
 }
 
 // allow takes one token from key's bucket; when it is empty it returns false
-// and how many seconds until a token is back.
-func (l *limiter) allow(ctx context.Context, key string, now time.Time) (bool, int, error) {
-	h := l.hash(key)
-	var tat time.Time
+// and how many seconds until a token is back. at is the time of the attempt
+// for tests; nil is the database's clock.
+func (l *limiter) allow(ctx context.Context, key string, at *time.Time) (bool, int, error) {
+	var (
+		allowed  bool
+		tat, now time.Time
+	)
+	// now + every is the tat of a full bucket: EXCLUDED.tat.
 	err := l.db.Pool.QueryRow(ctx, `
-		INSERT INTO login_throttle AS t (key_hash, tat) VALUES ($1, $2::timestamptz + $3::interval)
-		ON CONFLICT (key_hash) DO UPDATE SET tat = greatest(t.tat, $2) + $3::interval
-			WHERE greatest(t.tat, $2) + $3::interval <= $2::timestamptz + $4::interval
-		RETURNING tat`, h, now, l.every, time.Duration(l.burst)*l.every).Scan(&tat)
-	if err == nil {
+		WITH clock AS (SELECT coalesce($2::timestamptz, clock_timestamp()) AS now)
+		INSERT INTO login_throttle AS t (key_hash, tat, allowed)
+		SELECT $1, now + $3::interval, true FROM clock
+		ON CONFLICT (key_hash) DO UPDATE SET
+			allowed = greatest(t.tat, EXCLUDED.tat - $3::interval) + $3::interval <= EXCLUDED.tat - $3::interval + $4::interval,
+			tat = CASE
+				WHEN greatest(t.tat, EXCLUDED.tat - $3::interval) + $3::interval <= EXCLUDED.tat - $3::interval + $4::interval
+				THEN greatest(t.tat, EXCLUDED.tat - $3::interval) + $3::interval
+				ELSE t.tat END
+		RETURNING allowed, tat, (SELECT now FROM clock)`,
+		l.hash(key), at, l.every, time.Duration(l.burst)*l.every).Scan(&allowed, &tat, &now)
+	if err != nil {
+		return false, 0, fmt.Errorf("login throttle: %w", err)
+	}
+	if allowed {
 		return true, 0, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return false, 0, fmt.Errorf("login throttle: %w", err)
-	}
-	if err := l.db.Pool.QueryRow(ctx, `SELECT tat FROM login_throttle WHERE key_hash = $1`, h).Scan(&tat); err != nil {
-		return false, 0, fmt.Errorf("login throttle: %w", err)
 	}
 	// A token is back when tat + every - burst*every has passed.
 	wait := tat.Add(l.every - time.Duration(l.burst)*l.every).Sub(now)
 	return false, max(1, int(math.Ceil(wait.Seconds()))), nil
 }
 
-// SweepLoginThrottle deletes the rows of buckets that are full again (they
-// behave like no row); run it now and then.
-func (s *Service) SweepLoginThrottle(ctx context.Context) (int64, error) {
-	return sweepLoginThrottle(ctx, s.db, s.cfg.Now())
+// addrKey is the throttled key of a client address: the address, or its
+// /64 for IPv6, where one client holds a whole /64.
+func addrKey(remoteAddr string) string {
+	ip, err := netip.ParseAddr(remoteAddr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return remoteAddr
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
-func sweepLoginThrottle(ctx context.Context, db *database.DB, now time.Time) (int64, error) {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM login_throttle WHERE tat < $1`, now)
+// SweepLoginThrottle deletes the rows of buckets that are full again (they
+// behave like no row); run it every minute or so.
+func (s *Service) SweepLoginThrottle(ctx context.Context) (int64, error) {
+	return sweepLoginThrottle(ctx, s.db, nil)
+}
+
+func sweepLoginThrottle(ctx context.Context, db *database.DB, at *time.Time) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM login_throttle WHERE tat < coalesce($1::timestamptz, clock_timestamp())`, at)
 	return tag.RowsAffected(), err
 }

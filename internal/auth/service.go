@@ -71,12 +71,13 @@ func New(cfg Config, db *database.DB, ten *tenancy.Store) (*Service, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	mac := throttleMAC(cfg.Key.Seed())
 	return &Service{
 		cfg: cfg, db: db, tenancy: ten,
 		// An address may try several accounts (a shared office NAT); an
 		// account is tried from anywhere at the stricter rate.
-		byAddr:  newLimiter(db, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
-		byEmail: newLimiter(db, "email", cfg.LoginEvery, cfg.LoginBurst),
+		byAddr:  newLimiter(db, mac, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
+		byEmail: newLimiter(db, mac, "email", cfg.LoginEvery, cfg.LoginBurst),
 	}, nil
 }
 
@@ -147,10 +148,10 @@ func withActorID(a audit.Actor, u tenancy.User) audit.Actor {
 }
 
 // Login checks email and password; attempts are rate limited per address and
-// per email, across every replica. Wrong credentials are one error whatever was wrong.
+// per email, across every replica. Wrong credentials are one error whatever
+// was wrong.
 func (s *Service) Login(ctx context.Context, email, password, remoteAddr string) (tenancy.User, error) {
-	now := s.cfg.Now()
-	if ok, retry, err := s.byAddr.allow(ctx, remoteAddr, now); err != nil {
+	if ok, retry, err := s.byAddr.allow(ctx, addrKey(remoteAddr), nil); err != nil {
 		return tenancy.User{}, err
 	} else if !ok {
 		return tenancy.User{}, rateLimited(retry)
@@ -160,7 +161,7 @@ func (s *Service) Login(ctx context.Context, email, password, remoteAddr string)
 		CheckPassword(dummyHash(), password)
 		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
 	}
-	if ok, retry, err := s.byEmail.allow(ctx, email, now); err != nil {
+	if ok, retry, err := s.byEmail.allow(ctx, email, nil); err != nil {
 		return tenancy.User{}, err
 	} else if !ok {
 		return tenancy.User{}, rateLimited(retry)
