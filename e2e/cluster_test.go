@@ -544,6 +544,9 @@ func TestCluster_LocksAndKVSurviveLeaderCrash(t *testing.T) {
 		// origin the UI accepts posts from), as behind a load balancer; the
 		// browser's resolver sends that name to the follower.
 		f := cl.nodes[follower]
+		if st, err := clients[follower].Cluster(ctx); err != nil || st.State != "Follower" {
+			t.Fatalf("%s is %q (%v), want a follower for this check", cl.ids[follower], st.State, err)
+		}
 		b := newBrowser(t, f, chromedp.Flag("host-resolver-rules", "MAP "+strings.TrimPrefix(clusterBaseURL, "http://")+" "+strings.TrimPrefix(f.URL, "http://")))
 		b.do(t, "log in on the follower",
 			chromedp.Navigate(clusterBaseURL+"/t/"+tenant+"/coordination"),
