@@ -249,7 +249,7 @@ func CoordinationPage(p Page, v Coordination) templ.Component {
 							}()
 						}
 						ctx = templ.InitializeContext(ctx)
-						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<p class=\"muted\">Elections with a leader. Live updates: <span data-live-state data-testid=\"elections-live-state\">connecting</span>.</p><div id=\"elections-body\">")
+						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<p class=\"muted\">Elections with a leader. Live updates: <span data-live-state data-testid=\"elections-live-state\">connecting</span>.</p><div id=\"elections-body\" class=\"live-list\">")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
