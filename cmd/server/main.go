@@ -136,26 +136,8 @@ func run(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer func() { stopSweep(); wg.Wait() }()
-	// Expired rows are deleted now and then; errors are logged and the
-	// next round tries again.
-	sweep := func(what string, every time.Duration, f func(context.Context) (int64, error)) {
-		wg.Go(func() {
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-sweepCtx.Done():
-					return
-				case <-t.C:
-					if _, err := f(sweepCtx); err != nil && sweepCtx.Err() == nil {
-						log.Error("sweep "+what, "err", err)
-					}
-				}
-			}
-		})
-	}
-	sweep("idempotency keys", time.Hour, idem.Sweep)
-	sweep("login throttle", time.Minute, authn.SweepLoginThrottle)
+	wg.Go(func() { sweepEvery(sweepCtx, log, "idempotency keys", time.Hour, idem.Sweep) })
+	wg.Go(func() { sweepEvery(sweepCtx, log, "login throttle", time.Minute, authn.SweepLoginThrottle) })
 
 	srv := &http.Server{Addr: cfg.Addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)

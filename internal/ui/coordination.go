@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/auth"
@@ -38,14 +39,14 @@ func (u *UI) coordinationPage(c echo.Context) error {
 	v := views.Coordination{Available: u.d.Locks != nil}
 	if v.Available {
 		var err error
-		if v.Locks, v.LocksErr, err = u.lockRows(p); err != nil {
+		if v.Locks, err = u.lockRows(p); err != nil {
 			return err
 		}
 		// A tenant's policy may let a role read locks but not elections.
 		switch err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", "")); {
 		case err == nil:
 			v.ShowElections = true
-			if v.Elections, v.ElectionsErr, err = u.electionRows(p); err != nil {
+			if v.Elections, err = u.electionRows(p); err != nil {
 				return err
 			}
 		case problem.Code(err) != problem.CodeForbidden:
@@ -60,35 +61,28 @@ func (u *UI) coordinationPage(c echo.Context) error {
 }
 
 func (u *UI) coordinationLocks(c echo.Context) error {
-	p := principal(c)
-	ctx := c.Request().Context()
-	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "lock", "")); err != nil {
-		return err
-	}
-	if u.d.Locks == nil {
-		return render(c, http.StatusOK, views.LocksTable(nil, "The lock service is not running on this server."))
-	}
-	rows, msg, err := u.lockRows(p)
-	if err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.LocksTable(rows, msg))
+	return liveList(u, c, "lock", u.lockRows, views.LocksTable)
 }
 
 func (u *UI) coordinationElections(c echo.Context) error {
+	return liveList(u, c, "election", u.electionRows, views.ElectionsTable)
+}
+
+// liveList renders the fragment of a list the page's live view reloads:
+// the tenant's objects of kind, for a user who may read them.
+func liveList[R any](u *UI, c echo.Context, kind string, rows func(auth.Principal) ([]R, error), table func([]R, string) templ.Component) error {
 	p := principal(c)
-	ctx := c.Request().Context()
-	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "election", "")); err != nil {
+	if err := u.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, kind, "")); err != nil {
 		return err
 	}
 	if u.d.Locks == nil {
-		return render(c, http.StatusOK, views.ElectionsTable(nil, "The lock service is not running on this server."))
+		return render(c, http.StatusOK, table(nil, "The lock service is not running on this server."))
 	}
-	rows, msg, err := u.electionRows(p)
+	list, err := rows(p)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.ElectionsTable(rows, msg))
+	return render(c, http.StatusOK, table(list, ""))
 }
 
 func (u *UI) coordinationCluster(c echo.Context) error {
@@ -118,35 +112,31 @@ func (u *UI) coordinationElectionLeader(c echo.Context) error {
 
 // lockRows lists the tenant's locks as this node has applied them: the
 // page works on every node of the group, followers included, and its watch
-// stream (also served by every node) keeps it current. A refusal of the
-// lock service (a bad request) is a message for the page; anything else is
-// an error.
-func (u *UI) lockRows(p auth.Principal) ([]views.LockRow, string, error) {
+// stream (also served by every node) keeps it current.
+func (u *UI) lockRows(p auth.Principal) ([]views.LockRow, error) {
 	locks, err := u.d.Locks.AppliedLocks(p.Tenant)
 	if err != nil {
-		msg, err := serviceMessage(err)
-		return nil, msg, err
+		return nil, err
 	}
 	rows := make([]views.LockRow, len(locks))
 	for i, l := range locks {
 		rows[i] = views.LockRow{Name: l.Name, Owner: l.Owner, FencingToken: l.FencingToken, ExpiresAt: l.ExpiresAt, Waiters: l.Waiters}
 	}
-	return rows, "", nil
+	return rows, nil
 }
 
 // electionRows lists the tenant's elections that have a leader, as
 // lockRows lists locks.
-func (u *UI) electionRows(p auth.Principal) ([]views.ElectionRow, string, error) {
+func (u *UI) electionRows(p auth.Principal) ([]views.ElectionRow, error) {
 	es, err := u.d.Locks.AppliedElections(p.Tenant)
 	if err != nil {
-		msg, err := serviceMessage(err)
-		return nil, msg, err
+		return nil, err
 	}
 	rows := make([]views.ElectionRow, len(es))
 	for i, e := range es {
 		rows[i] = views.ElectionRow{Name: e.Name, Leader: e.Leader, Term: e.Term, ExpiresAt: e.ExpiresAt}
 	}
-	return rows, "", nil
+	return rows, nil
 }
 
 // election reads the leader of election name, as lockRows reads locks; an
