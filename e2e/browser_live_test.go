@@ -70,14 +70,17 @@ func TestBrowser_LocksElectionsAndTailAreLive(t *testing.T) {
 	t.Run("a looked-up election follows its leader", func(t *testing.T) {
 		first, err := api.Campaign(ctx, "acme", "primary", client.CampaignRequest{Candidate: "pod-a", TTLMs: 60_000})
 		mustOK(t, "campaign pod-a", err)
+		leader := `(document.querySelector('[data-testid="election-leader"]') || {dataset: {}}).dataset.leader`
+		listed := `(document.querySelector('tr[data-election="primary"]') || {textContent: ''}).textContent`
+		// The list grows by a table when the election appears, which moves
+		// the lookup form down; look it up once the page has settled, or the
+		// click can land where the button was.
+		b.waitFor(t, "pod-a in the list of elections", listed+`.includes('pod-a')`)
 		b.do(t, "look the election up",
 			chromedp.SendKeys(chromedp.ID("election"), "primary"),
 			chromedp.Click(chromedp.CSS(`[data-testid="coordination-election-form"] button[type=submit]`)),
 		)
-		leader := `(document.querySelector('[data-testid="election-leader"]') || {dataset: {}}).dataset.leader`
-		listed := `(document.querySelector('tr[data-election="primary"]') || {textContent: ''}).textContent`
 		b.waitFor(t, "pod-a as the leader", leader+` === 'pod-a'`)
-		b.waitFor(t, "pod-a in the list of elections", listed+`.includes('pod-a')`)
 		b.waitFor(t, "the election's live view to connect",
 			`(document.querySelector('#election-result [data-live]') || {getAttribute: () => ''}).getAttribute('data-live') === 'on'`)
 		mustOK(t, "resign pod-a", api.Resign(ctx, "acme", "primary", first.Token))
