@@ -63,6 +63,10 @@ func TestBrowser_LocksElectionsAndTailAreLive(t *testing.T) {
 			b.fail(t, "the lock's row reads %q, want owner pod-a and fencing token %d", text, l.FencingToken)
 		}
 		b.screenshot(t, "lock-held")
+		// The reload names the event's Raft index, so a node that serves it
+		// before applying the change waits for it.
+		b.waitFor(t, "a reload that names the event's index", fmt.Sprintf(
+			`performance.getEntriesByType('resource').some(e => e.name.includes('/coordination/locks?index=%d'))`, l.FencingToken))
 		mustOK(t, "release", api.ReleaseLock(ctx, "acme", "orders-migrator", l.Token))
 		b.waitFor(t, "the lock's row to go", "!"+row)
 	})
@@ -164,6 +168,12 @@ func TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem(t *testing.T) {
 	}
 	if got := status("/t/acme/coordination/elections"); got != 403 {
 		b.fail(t, "the elections fragment answered %d to the viewer, want 403", got)
+	}
+	if got := status("/t/acme/coordination/locks?index=soon"); got != 400 {
+		b.fail(t, "the locks fragment answered %d to a bad index, want 400", got)
+	}
+	if got := status("/t/acme/coordination/locks?index=1"); got != 200 {
+		b.fail(t, "the locks fragment answered %d to an applied index, want 200", got)
 	}
 	// The page's streams authenticate with the session cookie: the locks
 	// stream opens, the elections stream is refused.

@@ -101,6 +101,8 @@ type LockEventMessage struct {
 	Owner        string    `json:"owner"`
 	FencingToken uint64    `json:"fencing_token"`
 	ExpiresAt    time.Time `json:"expires_at"`
+	// Index is the Raft log index of the change; it grows along a stream.
+	Index uint64 `json:"index"`
 }
 
 // CampaignRequest asks to lead an election.
@@ -146,6 +148,9 @@ type ElectionEventMessage struct {
 	Leader    string     `json:"leader"`
 	Term      uint64     `json:"term"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Index is the Raft log index of the change (for the first message, the
+	// answering node's applied index).
+	Index uint64 `json:"index"`
 }
 
 // ElectionChangeMessage is one message of the elections watch stream: a
@@ -157,6 +162,7 @@ type ElectionChangeMessage struct {
 	Leader    string    `json:"leader"`
 	Term      uint64    `json:"term"`
 	ExpiresAt time.Time `json:"expires_at"`
+	Index     uint64    `json:"index"` // Raft log index of the change
 }
 
 // PutKVRequest writes a key; value is any JSON value.
@@ -432,7 +438,7 @@ func (a *API) watchLocks(c echo.Context) error {
 		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (LockEventMessage, error) {
-		return LockEventMessage{Type: string(e.Type), Name: e.Name, Owner: e.Owner, FencingToken: e.FencingToken, ExpiresAt: e.ExpiresAt}, e.Err
+		return LockEventMessage{Type: string(e.Type), Name: e.Name, Owner: e.Owner, FencingToken: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}, e.Err
 	})
 }
 
@@ -537,7 +543,7 @@ func (a *API) watchElections(c echo.Context) error {
 		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (ElectionChangeMessage, error) {
-		return ElectionChangeMessage{Type: string(e.Type), Name: e.Name, Leader: e.Owner, Term: e.FencingToken, ExpiresAt: e.ExpiresAt}, e.Err
+		return ElectionChangeMessage{Type: string(e.Type), Name: e.Name, Leader: e.Owner, Term: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}, e.Err
 	})
 }
 
@@ -553,7 +559,7 @@ func (a *API) observeElection(c echo.Context) error {
 		return a.lockFail(c, err)
 	}
 	return streamWS(ctx, a, c, events, func(e lockd.ElectionEvent) (ElectionEventMessage, error) {
-		m := ElectionEventMessage{Leader: e.Leader, Term: e.Term}
+		m := ElectionEventMessage{Leader: e.Leader, Term: e.Term, Index: e.Index}
 		if e.Leader != "" {
 			m.ExpiresAt = &e.ExpiresAt
 		}

@@ -475,19 +475,23 @@ func TestWebSocket_ObserveAndWatchStreams(t *testing.T) {
 	var lead api.LeadershipResponse
 	s.must(200, "POST", "/api/v1/tenants/acme/elections/primary/campaign", owner, map[string]any{"candidate": "n1", "ttl_ms": 30000}).json(t, &lead)
 	readWS(t, observe, &ev)
-	if ev.Leader != "n1" || ev.Term != lead.Term || ev.ExpiresAt == nil {
-		t.Fatalf("observed %+v after winning term %d", ev, lead.Term)
+	if ev.Leader != "n1" || ev.Term != lead.Term || ev.ExpiresAt == nil || ev.Index != lead.Term {
+		t.Fatalf("observed %+v after winning term %d (at that index)", ev, lead.Term)
 	}
 	s.must(204, "POST", "/api/v1/tenants/acme/elections/primary/resign", owner, map[string]any{"token": lead.Token})
 	readWS(t, observe, &ev)
-	if ev.Leader != "" {
+	if ev.Leader != "" || ev.Index <= lead.Term {
 		t.Fatalf("observed %+v after the resignation", ev)
 	}
-	for _, want := range []string{"acquired", "released"} {
+	resigned := ev.Index
+	for _, want := range []struct {
+		typ   string
+		index uint64
+	}{{"acquired", lead.Term}, {"released", resigned}} {
 		var m api.ElectionChangeMessage
 		readWS(t, elections, &m)
-		if m.Type != want || m.Name != "primary" || m.Leader != "n1" || m.Term != lead.Term {
-			t.Fatalf("elections watch %+v, want %s of primary by n1 in term %d", m, want, lead.Term)
+		if m.Type != want.typ || m.Name != "primary" || m.Leader != "n1" || m.Term != lead.Term || m.Index != want.index {
+			t.Fatalf("elections watch %+v, want %s of primary by n1 in term %d at index %d", m, want.typ, lead.Term, want.index)
 		}
 	}
 
@@ -497,8 +501,9 @@ func TestWebSocket_ObserveAndWatchStreams(t *testing.T) {
 	for _, want := range []string{"acquired", "released"} {
 		var m api.LockEventMessage
 		readWS(t, locks, &m)
-		if m.Type != want || m.Name != "report" || m.Owner != "cron" || m.FencingToken != l.FencingToken {
-			t.Fatalf("lock event %+v, want %s of report", m, want)
+		if m.Type != want || m.Name != "report" || m.Owner != "cron" || m.FencingToken != l.FencingToken ||
+			(want == "acquired") != (m.Index == l.FencingToken) || m.Index < l.FencingToken {
+			t.Fatalf("lock event %+v, want %s of report (acquired at the grant's index, released later)", m, want)
 		}
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -398,5 +399,101 @@ func TestCluster_FollowersListWhatTheyApplied(t *testing.T) {
 	}
 	if followers != 2 {
 		t.Fatalf("checked %d followers", followers)
+	}
+}
+
+// TestCluster_WaitAppliedShowsTheWatchedChange: a change seen on one node's
+// watch stream carries its Raft index, and a lagging follower that waits for
+// that index shows the change as soon as the wait returns, not before.
+func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	ten := uuid.New()
+	li := c.leaderIndex()
+	fi := (li + 1) % 3
+	leader, follower := c.node(li), c.node(fi)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	events, err := leader.WatchLocks(watchCtx, ten)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Cut the follower off; the other two still commit.
+	c.pn.isolate(c.nodes[fi].addr, true)
+	l, err := leader.Acquire(ctx, ten, "job", "worker-a", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev LockEvent
+	select {
+	case ev = <-events:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no watch event for the acquire")
+	}
+	if ev.Type != EventAcquired || ev.Index != l.FencingToken {
+		t.Fatalf("event %+v, want acquired at index %d (the grant's entry)", ev, l.FencingToken)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = follower.WaitApplied(short, ev.Index)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the cut-off follower's wait = %v, want it still waiting", err)
+	}
+	if locks, _ := follower.AppliedLocks(ten); len(locks) != 0 {
+		t.Fatalf("the cut-off follower shows %+v before it could have the grant", locks)
+	}
+
+	c.pn.isolate(c.nodes[fi].addr, false)
+	long, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := follower.WaitApplied(long, ev.Index); err != nil {
+		t.Fatalf("wait after the heal: %v", err)
+	}
+	if locks, err := follower.AppliedLocks(ten); err != nil || len(locks) != 1 || locks[0].FencingToken != l.FencingToken {
+		t.Fatalf("after its wait the follower shows %+v (%v), want the grant at %d", locks, err, l.FencingToken)
+	}
+
+	// The release comes later in the log than the grant, on every node's
+	// streams.
+	if err := leader.Release(ctx, ten, "job", l.Token); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev2 := <-events:
+		if ev2.Type != EventReleased || ev2.Index <= ev.Index {
+			t.Fatalf("release event %+v after %+v", ev2, ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no watch event for the release")
+	}
+	obs, err := follower.Observe(watchCtx, ten, "primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := <-obs; first.Leader != "" || first.Index < ev.Index {
+		t.Fatalf("observe's first event %+v, want no leader as of index %d or later", first, ev.Index)
+	}
+	won, err := leader.Campaign(ctx, ten, "primary", "pod-a", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-obs:
+		if e.Leader != "pod-a" || e.Index != won.Term {
+			t.Fatalf("observed %+v, want pod-a at index %d", e, won.Term)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower observed no new leader")
+	}
+
+	// A stopped node's wait ends.
+	gone, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	done := make(chan error, 1)
+	go func() { done <- follower.WaitApplied(gone, math.MaxUint64) }()
+	c.stop(fi)
+	if err := <-done; !errors.Is(err, errShuttingDown) {
+		t.Fatalf("wait on a stopping node = %v, want the shutdown error", err)
 	}
 }

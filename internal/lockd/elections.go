@@ -139,9 +139,9 @@ func (n *Node) Observe(ctx context.Context, tenant uuid.UUID, name string) (<-ch
 		}
 		if l.typ == EventReleased || l.typ == EventExpired {
 			// A successor, if any, follows as its own event.
-			return ElectionEvent{Term: l.fencing}, true
+			return ElectionEvent{Term: l.fencing, Index: e.index}, true
 		}
-		return ElectionEvent{Leader: l.owner, Term: l.fencing, ExpiresAt: nsToTime(l.expiresAt)}, true
+		return ElectionEvent{Leader: l.owner, Term: l.fencing, ExpiresAt: nsToTime(l.expiresAt), Index: e.index}, true
 	}, func(err error) ElectionEvent { return ElectionEvent{Err: err} })
 
 	// Hold the state while subscribing so no change falls between the first
@@ -150,9 +150,9 @@ func (n *Node) Observe(ctx context.Context, tenant uuid.UUID, name string) (<-ch
 	defer n.fsm.mu.RUnlock()
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
-	first := ElectionEvent{}
+	first := ElectionEvent{Index: n.fsm.applied}
 	if ls := n.fsm.leases[k]; ls != nil {
-		first = ElectionEvent{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt)}
+		first = ElectionEvent{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt), Index: n.fsm.applied}
 	}
 	s.push(first)
 	n.hub.addLocked(ctx, s)

@@ -3,6 +3,7 @@ package lockd
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -88,6 +89,7 @@ type applyResult struct {
 
 // fsmEvent is a change a subscriber may want to see.
 type fsmEvent struct {
+	index uint64 // of the log entry whose apply made the change
 	lease *leaseEvent
 	kv    *kvEvent
 }
@@ -134,6 +136,11 @@ type fsm struct {
 	now    int64
 	leases map[leaseKey]*lease
 	kv     map[uuid.UUID]map[string]*kvEntry
+	// applied is the index of the last log entry applied (or restored).
+	applied uint64
+	// advanced, when not nil, is closed when applied next grows: waitApplied
+	// makes it, so Apply pays nothing while no one waits.
+	advanced chan struct{}
 }
 
 var (
@@ -152,6 +159,7 @@ func newFSM(h fsmHooks) *fsm {
 func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.advanceLocked()
 	return f.applyLocked(l)
 }
 
@@ -159,6 +167,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.advanceLocked()
 	out := make([]any, len(logs))
 	for i, l := range logs {
 		out[i] = f.applyLocked(l)
@@ -166,7 +175,46 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return out
 }
 
+// advanceLocked wakes the waiters for applied to grow.
+func (f *fsm) advanceLocked() {
+	if f.advanced != nil {
+		close(f.advanced)
+		f.advanced = nil
+	}
+}
+
+// waitApplied blocks until the state includes log entry index, ctx ends
+// or stop closes (errShuttingDown).
+func (f *fsm) waitApplied(ctx context.Context, index uint64, stop <-chan struct{}) error {
+	for {
+		f.mu.Lock()
+		if f.applied >= index {
+			f.mu.Unlock()
+			return nil
+		}
+		if f.advanced == nil {
+			f.advanced = make(chan struct{})
+		}
+		advanced := f.advanced
+		f.mu.Unlock()
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return errShuttingDown
+		}
+	}
+}
+
+// event stamps e with the entry being applied and publishes it.
+func (f *fsm) event(e fsmEvent) {
+	e.index = f.applied
+	f.hooks.event(e)
+}
+
 func (f *fsm) applyLocked(l *raft.Log) any {
+	f.applied = max(f.applied, l.Index)
 	if l.Type != raft.LogCommand {
 		return nil // configuration changes carry no state of ours
 	}
@@ -230,7 +278,7 @@ func (f *fsm) settle(k leaseKey, ls *lease, index uint64) *lease {
 // whose deadline has not passed, with this entry's index as fencing token.
 // With no such waiter the entry is removed.
 func (f *fsm) endHolder(k leaseKey, ls *lease, why EventType, index uint64) *lease {
-	f.hooks.event(fsmEvent{lease: &leaseEvent{key: k, typ: why, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
+	f.event(fsmEvent{lease: &leaseEvent{key: k, typ: why, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
 	for len(ls.Waiters) > 0 {
 		w := ls.Waiters[0]
 		ls.Waiters = ls.Waiters[1:]
@@ -244,7 +292,7 @@ func (f *fsm) endHolder(k leaseKey, ls *lease, why EventType, index uint64) *lea
 		}
 		g := ls.grant(k)
 		f.hooks.granted(w.Request, g)
-		f.hooks.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventAcquired, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
+		f.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventAcquired, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
 		return ls
 	}
 	delete(f.leases, k)
@@ -261,7 +309,7 @@ func (f *fsm) acquire(c command, index uint64) applyResult {
 	if ls == nil {
 		ls = &lease{Owner: c.Owner, Token: c.Token, Fencing: index, TTL: c.TTL, ExpiresAt: f.now + c.TTL}
 		f.leases[k] = ls
-		f.hooks.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventAcquired, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
+		f.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventAcquired, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
 		g := ls.grant(k)
 		return applyResult{grant: &g}
 	}
@@ -289,7 +337,7 @@ func (f *fsm) renew(c command, index uint64) applyResult {
 		return applyResult{err: problem.Errorf(problem.CodeConflict, "%s %q is held under another token", k.Kind, k.Name)}
 	}
 	ls.TTL, ls.ExpiresAt = c.TTL, f.now+c.TTL
-	f.hooks.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventRenewed, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
+	f.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventRenewed, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
 	g := ls.grant(k)
 	return applyResult{grant: &g}
 }
@@ -334,7 +382,7 @@ func (f *fsm) promote(c command) applyResult {
 	for k, ls := range f.leases { // order-independent: each lease changes alone
 		if ls.ExpiresAt < floor {
 			ls.ExpiresAt = floor
-			f.hooks.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventRenewed, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
+			f.event(fsmEvent{lease: &leaseEvent{key: k, typ: EventRenewed, owner: ls.Owner, fencing: ls.Fencing, expiresAt: ls.ExpiresAt}})
 		}
 	}
 	return applyResult{}
@@ -364,7 +412,7 @@ func (f *fsm) put(c command, index uint64) applyResult {
 		value = []byte{}
 	}
 	m[c.Name] = &kvEntry{Value: value, Revision: index, CreateRevision: created}
-	f.hooks.event(fsmEvent{kv: &kvEvent{tenant: c.Tenant, key: c.Name, typ: EventPut, value: value, revision: index}})
+	f.event(fsmEvent{kv: &kvEvent{tenant: c.Tenant, key: c.Name, typ: EventPut, value: value, revision: index}})
 	return applyResult{kv: &KV{Key: c.Name, Value: bytes.Clone(value), Revision: index, CreateRevision: created}}
 }
 
@@ -381,7 +429,7 @@ func (f *fsm) del(c command, index uint64) applyResult {
 	if len(m) == 0 {
 		delete(f.kv, c.Tenant)
 	}
-	f.hooks.event(fsmEvent{kv: &kvEvent{tenant: c.Tenant, key: c.Name, typ: EventDeleted, revision: index}})
+	f.event(fsmEvent{kv: &kvEvent{tenant: c.Tenant, key: c.Name, typ: EventDeleted, revision: index}})
 	return applyResult{kv: &KV{Key: c.Name, Revision: index, CreateRevision: e.CreateRevision}}
 }
 
@@ -395,6 +443,7 @@ const snapshotVersion = 1
 type fsmState struct {
 	Version int       `json:"version"`
 	Now     int64     `json:"now"`
+	Index   uint64    `json:"index,omitempty"` // last applied; absent before it was kept
 	Leases  []snapKey `json:"leases"`
 	KV      []snapKV  `json:"kv"`
 }
@@ -417,7 +466,7 @@ type snapKV struct {
 // stateLocked copies the state; values and waiter slices are copied so the
 // copy stays valid while Apply goes on. The caller holds f.mu.
 func (f *fsm) stateLocked() *fsmState {
-	s := &fsmState{Version: snapshotVersion, Now: f.now}
+	s := &fsmState{Version: snapshotVersion, Now: f.now, Index: f.applied}
 	for k, ls := range f.leases {
 		cp := *ls
 		cp.Waiters = slices.Clone(ls.Waiters)
@@ -495,6 +544,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now, f.leases, f.kv = s.Now, leases, kv
+	f.applied = max(f.applied, s.Index)
+	f.advanceLocked()
 	f.hooks.reset()
 	return nil
 }

@@ -135,7 +135,7 @@ func TestFSM_WaitersFIFOAndDeadlines(t *testing.T) {
 func TestFSM_RejectsBadEntriesWithoutChange(t *testing.T) {
 	h := newHarness(t)
 	h.apply(acquireCmd(100*sec, "l", "a", "t1", sec, 0))
-	before := h.f.canonical()
+	before, at := h.f.canonical(), h.f.applied
 	bad := [][]byte{
 		nil,
 		{commandVersion},
@@ -153,6 +153,12 @@ func TestFSM_RejectsBadEntriesWithoutChange(t *testing.T) {
 			t.Errorf("entry %d accepted", i)
 		}
 	}
+	// They count as applied (every node rejects them alike), and change
+	// nothing else.
+	if h.f.applied != h.index {
+		t.Fatalf("applied index %d after entry %d", h.f.applied, h.index)
+	}
+	h.f.applied = at
 	if after := h.f.canonical(); !bytes.Equal(before, after) {
 		t.Fatalf("bad entries changed the state:\n%s\n%s", before, after)
 	}

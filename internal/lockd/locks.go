@@ -133,7 +133,7 @@ func (n *Node) watchLeases(ctx context.Context, tenant uuid.UUID, kind leaseKind
 		if l == nil || l.key.Kind != kind || l.key.Tenant != tenant {
 			return LockEvent{}, false
 		}
-		return LockEvent{Type: l.typ, Name: l.key.Name, Owner: l.owner, FencingToken: l.fencing, ExpiresAt: nsToTime(l.expiresAt)}, true
+		return LockEvent{Type: l.typ, Name: l.key.Name, Owner: l.owner, FencingToken: l.fencing, ExpiresAt: nsToTime(l.expiresAt), Index: e.index}, true
 	}, func(err error) LockEvent { return LockEvent{Err: err} })
 	n.hub.mu.Lock()
 	n.hub.addLocked(ctx, s)

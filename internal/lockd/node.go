@@ -304,6 +304,11 @@ func (n *Node) linearizable(ctx context.Context) error {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return n.raftErr(err, false)
 	}
+	// Raft's applied index counts entries handed to the state machine, which
+	// may still be applying them. That is enough here: every command this
+	// leader acknowledged was applied before its answer, and every earlier
+	// one before the leader's barrier (isReady). The state machine's own
+	// index cannot serve: no-op and barrier entries never reach it.
 	for n.raft.AppliedIndex() < idx {
 		select {
 		case <-ctx.Done():
@@ -314,6 +319,15 @@ func (n *Node) linearizable(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// WaitApplied blocks until this node's state includes the command at Raft
+// log index (the Index of a watch or observe event), or ctx ends. A display
+// served by one node after an event seen on another waits here, so it never
+// shows the state from before the event. Only commands reach the state
+// machine: an index of a no-op or barrier entry waits for the next command.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	return n.fsm.waitApplied(ctx, index, n.closing)
 }
 
 func (n *Node) isReady() bool {

@@ -39,6 +39,9 @@ type LockEvent struct {
 	Owner        string
 	FencingToken uint64
 	ExpiresAt    time.Time
+	// Index is the Raft log index of the entry that made the change; a node
+	// that has applied it (WaitApplied) shows the change.
+	Index uint64
 	// Err is set on the last event of a stream that ended for a reason other
 	// than the caller's context (ErrSlowConsumer, ErrStreamReset, shutdown);
 	// the channel is closed after it.
@@ -88,6 +91,9 @@ type ElectionEvent struct {
 	Leader    string
 	Term      uint64
 	ExpiresAt time.Time
+	// Index is the Raft log index of the change, or, for the first event,
+	// the last index applied when the stream began.
+	Index uint64
 	// Err is set on the last event of a stream that ended for a reason other
 	// than the caller's context; the channel is closed after it.
 	Err error

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -78,6 +80,9 @@ func liveList[R any](u *UI, c echo.Context, kind string, rows func(auth.Principa
 	if u.d.Locks == nil {
 		return render(c, http.StatusOK, table(nil, "The lock service is not running on this server."))
 	}
+	if err := u.awaitApplied(c); err != nil {
+		return err
+	}
 	list, err := rows(p)
 	if err != nil {
 		return err
@@ -103,11 +108,39 @@ func (u *UI) coordinationElection(c echo.Context) error {
 }
 
 func (u *UI) coordinationElectionLeader(c echo.Context) error {
+	if err := u.awaitApplied(c); err != nil {
+		return err
+	}
 	e, msg, err := u.election(c, c.QueryParam("election"))
 	if err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, views.ElectionLeader(e, msg))
+}
+
+// appliedWait bounds how long a fragment waits for this node to apply the
+// event that asked for it.
+const appliedWait = 2 * time.Second
+
+// awaitApplied holds a fragment the live view reloads after a stream event
+// (whose Raft index comes as ?index=) until this node has applied that
+// event. Behind a load balancer the event and the reload may reach
+// different nodes, and a lagging node would otherwise show the state from
+// before the event, with nothing to correct it until the next one. After
+// appliedWait it gives up and shows what it has.
+func (u *UI) awaitApplied(c echo.Context) error {
+	raw := c.QueryParam("index")
+	if raw == "" || u.d.Locks == nil {
+		return nil
+	}
+	index, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return problem.Errorf(problem.CodeInvalid, "index must be a Raft log index (a non-negative integer)")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), appliedWait)
+	defer cancel()
+	_ = u.d.Locks.WaitApplied(ctx, index) // late or gone: show what there is
+	return nil
 }
 
 // lockRows lists the tenant's locks as this node has applied them: the
