@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"switchboard/internal/lockd"
 )
@@ -28,6 +29,10 @@ type config struct {
 	RaftAddr    string // SWITCHBOARD_RAFT_ADDR: the Raft TCP listen address
 	RaftPeers   string // SWITCHBOARD_RAFT_PEERS: id=host:port,... of the initial voters; empty: a single-node group
 	RaftJoin    bool   // SWITCHBOARD_RAFT_JOIN: start empty and wait to be added by the leader
+	// RaftTimeout (SWITCHBOARD_RAFT_TIMEOUT) is how long followers wait for
+	// the leader before electing another, and candidates for votes; a leader
+	// that reaches no quorum for half of it steps down.
+	RaftTimeout time.Duration
 	Operators   string // SWITCHBOARD_OPERATORS: emails of the platform operators, comma-separated
 	PeerURLs    string // SWITCHBOARD_PEER_URLS: id=http(s)://host:port,... the Switchboard URL of each Raft node
 }
@@ -45,6 +50,14 @@ func loadConfig(args []string) (config, error) {
 		RaftPeers:   os.Getenv("SWITCHBOARD_RAFT_PEERS"),
 		Operators:   os.Getenv("SWITCHBOARD_OPERATORS"),
 		PeerURLs:    os.Getenv("SWITCHBOARD_PEER_URLS"),
+		RaftTimeout: 500 * time.Millisecond,
+	}
+	if v := os.Getenv("SWITCHBOARD_RAFT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("SWITCHBOARD_RAFT_TIMEOUT must be a duration such as 500ms or 2s, not %q", v)
+		}
+		c.RaftTimeout = d
 	}
 	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin} {
 		if v := os.Getenv(name); v != "" {
@@ -67,6 +80,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.RaftPeers, "raft-peers", c.RaftPeers, "initial voters as id=host:port,...; empty for a single node (SWITCHBOARD_RAFT_PEERS)")
 	fs.StringVar(&c.Operators, "operators", c.Operators, "emails of the platform operators, who may change the Raft group's members (SWITCHBOARD_OPERATORS)")
 	fs.StringVar(&c.PeerURLs, "peer-urls", c.PeerURLs, "Switchboard URL of each Raft node, id=http://host:port,...; followers redirect lock writes to the leader (SWITCHBOARD_PEER_URLS)")
+	fs.DurationVar(&c.RaftTimeout, "raft-timeout", c.RaftTimeout, "how long followers wait for the leader before electing another; raise it on slow networks or busy machines (SWITCHBOARD_RAFT_TIMEOUT)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -96,6 +110,9 @@ func (c *config) validate() error {
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
 		return fmt.Errorf("raft address %q: %w", c.RaftAddr, err)
+	}
+	if c.RaftTimeout < 50*time.Millisecond || c.RaftTimeout > time.Minute {
+		return fmt.Errorf("raft timeout %s must be between 50ms and 1m", c.RaftTimeout)
 	}
 	if _, err := c.peers(); err != nil {
 		return err

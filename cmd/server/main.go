@@ -85,7 +85,8 @@ func run(ctx context.Context, args []string) error {
 	peers, _ := cfg.peers()       // validated in loadConfig
 	peerURLs, _ := cfg.peerURLs() // validated in loadConfig
 	locks, err := lockd.New(lockd.Config{NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, DataDir: filepath.Join(cfg.DataDir, "raft"),
-		Peers: peers, Join: cfg.RaftJoin}, log)
+		Peers: peers, Join: cfg.RaftJoin,
+		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout, LeaderLeaseTimeout: cfg.RaftTimeout / 2}, log)
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}
