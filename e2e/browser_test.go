@@ -394,6 +394,22 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 			b.fail(t, "flash %q after creating the team", f)
 		}
 		b.screenshot(t, "team-created")
+		// The message is shown once, and a link cannot make the app say
+		// something of its own.
+		b.do(t, "reload, then open a link carrying a message",
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.ID("team-payments")),
+		)
+		if f := b.flash(t); f != "" {
+			b.fail(t, "flash %q after a reload", f)
+		}
+		b.do(t, "open a link carrying a message",
+			chromedp.Navigate(s.URL+"/t/acme/teams?flash=Your+password+expired"),
+			chromedp.WaitVisible(chromedp.ID("team-payments")),
+		)
+		if f := b.flash(t); f != "" {
+			b.fail(t, "a link made the page show %q", f)
+		}
 	})
 
 	var secret, tokenID string

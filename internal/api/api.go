@@ -45,7 +45,13 @@ type Deps struct {
 	TrustProxy bool
 	// Registry receives the HTTP and Go runtime metrics; a new one when nil.
 	Registry *prometheus.Registry
+	// BodyTimeout is how long a request body may take to arrive
+	// (DefaultBodyTimeout when zero).
+	BodyTimeout time.Duration
 }
+
+// DefaultBodyTimeout is Deps.BodyTimeout's default.
+const DefaultBodyTimeout = 30 * time.Second
 
 // API is the REST API.
 type API struct {
@@ -100,6 +106,10 @@ func NewServer(d Deps) (*echo.Echo, *API) {
 		a.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
 		return err
 	}}))
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = DefaultBodyTimeout
+	}
+	e.Use(bodyDeadline(d.BodyTimeout))
 	e.Use(middleware.BodyLimit("2M"))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",

@@ -221,16 +221,20 @@ func TestIdempotencyKey_ReplaysTheFirstAnswer(t *testing.T) {
 		t.Fatalf("key reuse with another body: %d %s", r.Status, r.Body)
 	}
 	s.must(404, "GET", "/api/v1/tenants/acme/teams/search", tok, nil)
-	// A rejected request is remembered too, as the client saw it.
+	// A rejected request changed nothing, so it leaves the key free: the
+	// client fixes the request and sends it again under the same key.
 	s.must(400, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "Bad Slug", "name": "x"}, "Idempotency-Key", "k-2")
-	if r := s.must(400, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "Bad Slug", "name": "x"}, "Idempotency-Key", "k-2"); r.Header.Get("Idempotency-Replayed") != "true" {
-		t.Fatal("a 400 was not replayed")
+	if r := s.must(201, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "fixed", "name": "Fixed"}, "Idempotency-Key", "k-2"); r.Header.Get("Idempotency-Replayed") != "" {
+		t.Fatal("the corrected request was answered from the key's record")
+	}
+	if r := s.must(201, "POST", "/api/v1/tenants/acme/teams", tok, map[string]string{"slug": "fixed", "name": "Fixed"}, "Idempotency-Key", "k-2"); r.Header.Get("Idempotency-Replayed") != "true" {
+		t.Fatal("the corrected request's answer was not kept")
 	}
 	// Another caller's identical key is their own.
 	other := s.member(tok, "acme", "bob@example.com", tenancy.Admin)
 	s.must(201, "POST", "/api/v1/tenants/acme/teams", other, map[string]string{"slug": "ops", "name": "Ops"}, "Idempotency-Key", "k-1")
 	var n int
-	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_log WHERE action = 'team.created'`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("%d teams created (%v), want 2", n, err)
+	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_log WHERE action = 'team.created'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d teams created (%v), want 3", n, err)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -33,18 +35,49 @@ func decodeJSON(c echo.Context, v any) error {
 			return problem.Errorf(problem.CodeUnsupported, "the request body must be application/json")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	body, err := readBody(req)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return problem.Errorf(problem.CodeTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
-		}
-		return problem.Errorf(problem.CodeInvalid, "could not read the request body")
-	}
-	if len(body) > MaxBodyBytes {
-		return problem.Errorf(problem.CodeTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		return err
 	}
 	return DecodeStrict(body, v)
+}
+
+// readBody reads a request body of at most MaxBodyBytes, however it is
+// framed (a Content-Length or chunks).
+func readBody(req *http.Request) ([]byte, error) {
+	tooLarge := problem.Errorf(problem.CodeTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	var mbe *http.MaxBytesError
+	var he *echo.HTTPError
+	switch {
+	case err == nil && len(body) > MaxBodyBytes,
+		errors.As(err, &mbe),
+		errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
+		return nil, tooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, problem.Errorf(problem.CodeInvalid, "the request body did not arrive in time")
+	case err != nil:
+		return nil, problem.Errorf(problem.CodeInvalid, "could not read the request body")
+	}
+	return body, nil
+}
+
+// bodyDeadline gives a request's body timeout to arrive, so a client that
+// sends its headers and then trickles or stalls cannot hold a connection
+// (and a handler) forever. The HTTP server lifts the deadline once the body
+// has been read to its end, so a long-polling request (a lock acquire with
+// wait_ms) waits as long as it asks. Requests without a body, WebSocket
+// upgrades among them, are left alone.
+func bodyDeadline(timeout time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
+				_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(timeout))
+			}
+			return next(c)
+		}
+	}
 }
 
 // DecodeStrict decodes one JSON value from body into v, rejecting unknown

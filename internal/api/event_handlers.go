@@ -242,9 +242,6 @@ func (a *API) subscribeLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := requireUpgrade(c); err != nil {
-		return err
-	}
 	sub, err := a.events.Subscribe(c.Request().Context(), p.Tenant, from, c.QueryParam("category"))
 	if err != nil {
 		return err

@@ -48,6 +48,7 @@ type serverConfig struct {
 	node      *lockd.Node // or use this node of a group the test runs
 	operators []string
 	peerURLs  map[string]string
+	bodyWait  time.Duration // Deps.BodyTimeout
 }
 
 type serverOption func(*serverConfig)
@@ -64,6 +65,9 @@ func withNode(n *lockd.Node) serverOption { return func(c *serverConfig) { c.nod
 
 // withPeerURLs maps Raft node ids to Switchboard URLs.
 func withPeerURLs(m map[string]string) serverOption { return func(c *serverConfig) { c.peerURLs = m } }
+
+// withBodyTimeout sets how long a request body may take to arrive.
+func withBodyTimeout(d time.Duration) serverOption { return func(c *serverConfig) { c.bodyWait = d } }
 
 // withOperators names the platform operators.
 func withOperators(emails ...string) serverOption {
@@ -110,7 +114,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { events.Close() })
-	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, PeerURLs: sc.peerURLs, Log: log,
+	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, PeerURLs: sc.peerURLs, Log: log, BodyTimeout: sc.bodyWait,
 		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

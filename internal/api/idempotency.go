@@ -41,7 +41,7 @@ func validKey(k string) bool {
 
 // idempotent honours Idempotency-Key on a tenant-scoped POST: the first
 // request with a key runs and its answer (status, content type, body) is
-// stored; a retry with the same key and request gets that answer again with
+// stored if it succeeded (an error answer frees the key again); a retry with the same key and request gets that answer again with
 // Idempotency-Replayed: true.
 func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -53,9 +53,9 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if !validKey(key) {
 			return problem.Invalid(map[string]string{"Idempotency-Key": "must be 1-255 visible ASCII characters"})
 		}
-		body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
-		if err != nil || len(body) > MaxBodyBytes {
-			return problem.Errorf(problem.CodeTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		body, err := readBody(req)
+		if err != nil {
+			return err
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		h := sha256.New()
@@ -86,7 +86,9 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		// The answer is recorded even if the client has gone away.
 		ctx = context.WithoutCancel(ctx)
 		switch {
-		case res.Status >= 500 || tee.buf.Len() > MaxBodyBytes:
+		case res.Status >= 400 || tee.buf.Len() > MaxBodyBytes:
+			// A refused request wrote nothing; a failed one may be retried.
+			// Either way the key is free again, for the corrected request.
 			err = a.idem.Release(ctx, p.Tenant, caller, key)
 		case strings.Contains(res.Header().Get("Cache-Control"), "no-store"):
 			// The answer holds a secret shown once (a new API token): keep

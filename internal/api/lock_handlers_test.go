@@ -552,7 +552,58 @@ func TestWebSocket_RefusedWithoutAccess(t *testing.T) {
 			if res == nil || res.StatusCode != c.status {
 				t.Fatalf("refused with %v, want status %d", res, c.status)
 			}
+			if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("refused as %q, want a problem document", ct)
+			}
 		})
+	}
+
+	// What is not a WebSocket handshake gets a problem document too, on
+	// every stream endpoint.
+	handshake := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	without := func(name, value string) http.Header {
+		h := handshake.Clone()
+		if value == "" {
+			h.Del(name)
+		} else {
+			h.Set(name, value)
+		}
+		return h
+	}
+	for _, path := range []string{locksPath + "/watch", "/api/v1/tenants/acme/elections-watch", "/api/v1/tenants/acme/elections/e/observe",
+		"/api/v1/tenants/acme/kv-watch", "/api/v1/tenants/acme/subscriptions/live"} {
+		for _, c := range []struct {
+			name   string
+			header http.Header
+			status int
+			code   string
+		}{
+			{"a plain GET", http.Header{}, 400, "invalid"},
+			{"no Connection: Upgrade", without("Connection", ""), 400, "invalid"},
+			{"version 8", without("Sec-Websocket-Version", "8"), 400, "invalid"},
+			{"no key", without("Sec-Websocket-Key", ""), 400, "invalid"},
+			{"another origin", without("Origin", "http://evil.example"), 403, "forbidden"},
+			{"an origin that is no URL", without("Origin", "::"), 403, "forbidden"},
+		} {
+			t.Run(path+" "+c.name, func(t *testing.T) {
+				req, err := http.NewRequest("GET", s.URL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header = c.header.Clone()
+				req.Header.Set("Authorization", "Bearer "+owner)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var p struct{ Code string }
+				_ = json.NewDecoder(res.Body).Decode(&p)
+				if res.StatusCode != c.status || res.Header.Get("Content-Type") != "application/problem+json" || p.Code != c.code {
+					t.Fatalf("%d %s %q, want %d %q as a problem document", res.StatusCode, res.Header.Get("Content-Type"), p.Code, c.status, c.code)
+				}
+			})
+		}
 	}
 }
 

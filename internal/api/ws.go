@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,6 +26,13 @@ const wsWriteTimeout = 5 * time.Second
 // cannot set headers on a WebSocket. Cross-site use of the cookie is
 // refused by the Origin check of the upgrade (serveWS).
 func (a *API) requireTenantStream(next echo.HandlerFunc) echo.HandlerFunc {
+	inner := next
+	next = func(c echo.Context) error {
+		if err := checkHandshake(c.Request()); err != nil {
+			return err
+		}
+		return inner(c)
+	}
 	withBearer := a.requireTenant(next)
 	return func(c echo.Context) error {
 		if bearer(c) != "" {
@@ -47,12 +56,42 @@ func (a *API) requireTenantStream(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireUpgrade refuses a plain HTTP request to a WebSocket endpoint.
-func requireUpgrade(c echo.Context) error {
-	if !strings.EqualFold(c.Request().Header.Get("Upgrade"), "websocket") {
+// checkHandshake refuses, as a problem document, what the WebSocket
+// upgrade itself would refuse in plain text: a request that is not a
+// WebSocket handshake (RFC 6455 version 13), and a browser page of another
+// origin (the session cookie must not work cross-site). It runs after
+// authentication, so a caller without credentials still learns that first.
+func checkHandshake(req *http.Request) error {
+	h := req.Header
+	if !strings.EqualFold(h.Get("Upgrade"), "websocket") || !headerHasToken(h, "Connection", "upgrade") {
 		return problem.Errorf(problem.CodeInvalid, "this endpoint speaks WebSocket: connect with an Upgrade: websocket request")
 	}
+	if h.Get("Sec-WebSocket-Version") != "13" {
+		return problem.Invalid(map[string]string{"Sec-WebSocket-Version": "must be 13"})
+	}
+	if h.Get("Sec-WebSocket-Key") == "" {
+		return problem.Invalid(map[string]string{"Sec-WebSocket-Key": "is required"})
+	}
+	if origin := h.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, req.Host) {
+			return problem.Errorf(problem.CodeForbidden, "a page from %q may not open this stream; only pages of this server may", origin)
+		}
+	}
 	return nil
+}
+
+// headerHasToken reports whether the comma-separated header name holds
+// token (case-insensitively).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // wsError is the last message of a stream that ends on an error.

@@ -16,11 +16,13 @@ import (
 // visibleSQL is the one rule for which stored events reads return, with e an
 // events row and s its stream incarnation: the incarnation is live (not soft
 // deleted, not tombstoned) and the event is inside the stream's retention.
-// Every read applies it: stream reads, log reads and subscriptions.
+// Every read applies it: stream reads, log reads and subscriptions. The
+// event's age is compared in seconds, not as now() - max_age: any max_age a
+// client may set must work, and that timestamp would leave the calendar.
 const visibleSQL = `s.deleted_at IS NULL AND NOT s.tombstoned
 	AND (s.truncate_before IS NULL OR e.version >= s.truncate_before)
 	AND (s.max_count IS NULL OR e.version > s.version - s.max_count)
-	AND (s.max_age_seconds IS NULL OR e.created_at >= now() - s.max_age_seconds * interval '1 second')`
+	AND (s.max_age_seconds IS NULL OR extract(epoch FROM now() - e.created_at) <= s.max_age_seconds)`
 
 // The position of a stream read's event comes from a scalar subquery: the
 // event may not have one yet.

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -57,6 +58,8 @@ func TestMetadata_HidesEventsOnEveryRead(t *testing.T) {
 		{"both: the stricter wins", StreamMetadata{MaxCount: ptr[int64](4), TruncateBefore: ptr[int64](3)}, []int64{3, 4, 5}},
 		{"truncate past the end", StreamMetadata{TruncateBefore: ptr[int64](100)}, nil},
 		{"max_age keeps recent events", StreamMetadata{MaxAgeSeconds: ptr[int64](3600)}, []int64{0, 1, 2, 3, 4, 5}},
+		{"max_age beyond any date", StreamMetadata{MaxAgeSeconds: ptr[int64](math.MaxInt64)}, []int64{0, 1, 2, 3, 4, 5}},
+		{"max_count beyond any version", StreamMetadata{MaxCount: ptr[int64](math.MaxInt64), TruncateBefore: ptr[int64](math.MaxInt64)}, nil},
 		{"cleared", StreamMetadata{}, []int64{0, 1, 2, 3, 4, 5}},
 	}
 	for _, tc := range cases {

@@ -132,7 +132,7 @@ func (u *UI) createTenant(c echo.Context) error {
 		}
 		return render(c, http.StatusUnprocessableEntity, views.NewTenantPage(page(c, "New organisation", ""), slug, name, errs))
 	}
-	return redirectWithFlash(c, views.TenantPath(t.Slug, views.SectionTeams), "Organisation "+t.Name+" created.")
+	return u.redirectWithFlash(c, views.TenantPath(t.Slug, views.SectionTeams), "Organisation "+t.Name+" created.")
 }
 
 // ---- teams ----
@@ -174,7 +174,7 @@ func (u *UI) createTeam(c echo.Context) error {
 		}
 		return u.renderTeams(c, http.StatusUnprocessableEntity, slug, name, errs)
 	}
-	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionTeams), "Team "+name+" created.")
+	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionTeams), "Team "+name+" created.")
 }
 
 func (u *UI) deleteTeam(c echo.Context) error {
@@ -252,7 +252,7 @@ func (u *UI) addMember(c echo.Context) error {
 		}
 		return u.renderMembers(c, http.StatusUnprocessableEntity, email, role, errs)
 	}
-	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionMembers), email+" added as "+role+".")
+	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionMembers), email+" added as "+role+".")
 }
 
 func (u *UI) removeMember(c echo.Context) error {
@@ -469,7 +469,7 @@ func (u *UI) createPolicy(c echo.Context) error {
 		}
 		return u.renderPolicies(c, http.StatusUnprocessableEntity, f, errs)
 	}
-	return redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionPolicies), "Rule added.")
+	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionPolicies), "Rule added.")
 }
 
 func (u *UI) deletePolicy(c echo.Context) error {

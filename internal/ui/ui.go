@@ -161,7 +161,7 @@ func (u *UI) session(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email}}
+		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email}, Flash: u.takeFlash(c)}
 		for _, m := range ms {
 			page.Tenants = append(page.Tenants, views.TenantLink{Slug: m.Tenant.Slug, Name: m.Tenant.Name, Role: string(m.Role)})
 		}
@@ -274,9 +274,6 @@ func withFlash(p views.Page, kind, msg string) views.Page {
 func page(c echo.Context, title, section string) views.Page {
 	p := c.Get(pageKey).(views.Page)
 	p.Title, p.Section = title, section
-	if f := c.QueryParam("flash"); f != "" && len(f) < 200 {
-		p.Flash = &views.Flash{Kind: views.FlashSuccess, Message: f}
-	}
 	return p
 }
 
@@ -310,8 +307,30 @@ func formErrors(err error, rename map[string]string) (views.FormErrors, error) {
 	return errs, nil
 }
 
-func redirectWithFlash(c echo.Context, path, msg string) error {
-	return c.Redirect(http.StatusSeeOther, path+"?flash="+url.QueryEscape(msg))
+// flashCookie carries a success message across a redirect. A cookie, not
+// the URL: a link cannot make the app show words of its choosing, and a
+// reload does not show the message again.
+const flashCookie = "sb_flash"
+
+func (u *UI) redirectWithFlash(c echo.Context, path, msg string) error {
+	u.setCookie(c, flashCookie, url.QueryEscape(msg), time.Minute)
+	return c.Redirect(http.StatusSeeOther, path)
+}
+
+// takeFlash returns the message redirectWithFlash left, if any, and clears
+// it. Only a full page takes it: an htmx request would swallow it unseen.
+func (u *UI) takeFlash(c echo.Context) *views.Flash {
+	req := c.Request()
+	ck, err := req.Cookie(flashCookie)
+	if err != nil || req.Method != http.MethodGet || req.Header.Get("HX-Request") != "" {
+		return nil
+	}
+	u.clearCookie(c, flashCookie)
+	msg, err := url.QueryUnescape(ck.Value)
+	if err != nil || msg == "" {
+		return nil
+	}
+	return &views.Flash{Kind: views.FlashSuccess, Message: msg}
 }
 
 // htmxDone answers an htmx action: the new fragment (empty to remove the
