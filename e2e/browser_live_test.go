@@ -192,3 +192,43 @@ func TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem(t *testing.T) {
 	}
 	b.screenshot(t, "viewer-without-elections")
 }
+
+// TestBrowser_InvitedUserSignsUpWithoutAnOrganisation: someone invited to
+// an organisation signs up leaving the organisation fields empty and lands
+// in the organisation that invited them; with an invalid organisation slug
+// nothing is written and the form can be sent again.
+func TestBrowser_InvitedUserSignsUpWithoutAnOrganisation(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	owner := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	_, err := owner.AddMember(ctx, "acme", client.AddMemberRequest{Email: "dave@example.com", Role: client.RoleViewer})
+	mustOK(t, "invite dave", err)
+
+	b := newBrowser(t, s)
+	fill := func(slug string, then chromedp.Action[chromedp.Void]) {
+		b.do(t, "send the sign-up form with organisation slug "+jsString(slug),
+			chromedp.Navigate(s.URL+"/signup"),
+			chromedp.WaitVisible(chromedp.ID("signup-form")),
+			chromedp.SendKeys(chromedp.ID("name"), "Dave"),
+			chromedp.SendKeys(chromedp.ID("email"), "dave@example.com"),
+			chromedp.SendKeys(chromedp.ID("password"), testPassword),
+			chromedp.SendKeys(chromedp.ID("tenant_slug"), slug),
+			chromedp.Click(chromedp.CSS("#signup-form button[type=submit]")),
+			then,
+		)
+	}
+	fill("Not A Slug", chromedp.WaitVisible(chromedp.ID("tenant_slug-error")))
+	if loc := b.location(t); loc != s.URL+"/signup" {
+		b.fail(t, "after a refused sign-up the browser is at %s", loc)
+	}
+	fill("", chromedp.WaitVisible(chromedp.ID("tenant-switcher")))
+	if loc := b.location(t); loc != s.URL+"/t/acme/teams" {
+		b.fail(t, "after signing up the browser is at %s, want the inviting organisation's teams", loc)
+	}
+	if v := value(t, b, "read the tenant switcher", chromedp.Value(chromedp.ID("tenant-switcher"))); v != "/t/acme/teams" {
+		b.fail(t, "the tenant switcher is on %q, want /t/acme/teams", v)
+	}
+	b.screenshot(t, "invited-signed-up")
+}

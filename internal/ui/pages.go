@@ -94,15 +94,17 @@ func (u *UI) signup(c echo.Context) error {
 	f := views.SignupForm{Email: c.FormValue("email"), Name: c.FormValue("name"), TenantSlug: c.FormValue("tenant_slug"), TenantName: c.FormValue("tenant_name")}
 	user, t, err := u.auth.Signup(c.Request().Context(), auth.SignupInput{Email: f.Email, Password: c.FormValue("password"), Name: f.Name,
 		TenantSlug: f.TenantSlug, TenantName: f.TenantName})
-	if err == nil && t == nil {
-		err = problem.Invalid(map[string]string{"tenant.slug": tenancy.SlugHint, "tenant.name": "must be 1-200 printable characters"})
-	}
 	if err != nil {
 		errs, err := formErrors(err, map[string]string{"tenant.slug": "tenant_slug", "tenant.name": "tenant_name"})
 		if err != nil {
 			return err
 		}
 		return render(c, http.StatusUnprocessableEntity, views.SignupPage(u.anonToken(c), f, errs))
+	}
+	if t == nil {
+		// No organisation of their own: the home page takes them to the
+		// ones that invited them, or to creating one.
+		return u.startSession(c, user.ID, "/")
 	}
 	return u.startSession(c, user.ID, views.TenantPath(t.Slug, views.SectionTeams))
 }
