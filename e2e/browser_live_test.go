@@ -95,6 +95,13 @@ func TestBrowser_LocksElectionsAndTailAreLive(t *testing.T) {
 		b.waitFor(t, "pod-b as the leader", leader+` === 'pod-b'`)
 		b.waitFor(t, "pod-b in the list of elections", listed+`.includes('pod-b')`)
 		b.screenshot(t, "election-followed")
+
+		// A name the service refuses says why, and opens no stream.
+		bad := value(t, b, "look up a name with a control character", chromedp.Evaluate[string](
+			`fetch('/t/acme/coordination/election?election=%00', {headers: {'HX-Request': 'true'}}).then(r => r.text())`, awaitPromise))
+		if strings.Contains(bad, "data-ws") || !strings.Contains(bad, "printable characters") {
+			b.fail(t, "the lookup of a bad name answered %q", bad)
+		}
 	})
 
 	if !value(t, b, "check the page was never reloaded", chromedp.Evaluate[bool](`window.__notReloaded === true`)) {

@@ -195,7 +195,7 @@ func StreamsPage(p Page, v StreamsView) templ.Component {
 				}
 				ctx = templ.InitializeContext(ctx)
 				if len(v.Streams) == 0 && v.Cursor == "" {
-					templ_7745c5c3_Err = EmptyState("No streams yet", "A stream appears here when an application appends its first event through the REST API, with an API token of this organisation:").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = EmptyState("No streams yet", "A stream appears here when an application appends its first event through the REST API, with an API token of this organisation whose role is editor or above (a viewer token may only read):").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -194,6 +194,8 @@ func (u *UI) election(c echo.Context, name string) (views.ElectionRow, string, e
 	switch {
 	case problem.Code(err) == problem.CodeNotFound:
 		return row, "", nil
+	case problem.Code(err) == problem.CodeInvalid:
+		return row, fmt.Sprintf("Election names are 1 to %d bytes of printable characters.", lockd.MaxNameLen), nil
 	case err != nil:
 		msg, err := serviceMessage(err)
 		return row, msg, err
