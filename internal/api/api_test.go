@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,6 +184,33 @@ func TestOpenAPI_CoversEveryRoute(t *testing.T) {
 	raw := s.must(200, "GET", "/api/v1/openapi.json", "", nil).Body
 	if !json.Valid(raw) {
 		t.Fatal("document is not JSON")
+	}
+	// Query parameters a route reads are documented with it.
+	var full struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct{ Name, In string }
+		}
+	}
+	if err := json.Unmarshal(raw, &full); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][]string{
+		"/api/v1/tenants/{tenant}/events":                      {"from_position", "category", "limit", "cursor"},
+		"/api/v1/tenants/{tenant}/streams/{stream}/events":     {"from", "direction"},
+		"/api/v1/tenants/{tenant}/subscriptions/{name}/events": {"member", "limit"},
+		"/api/v1/tenants/{tenant}/kv":                          {"prefix"},
+	} {
+		var got []string
+		for _, p := range full.Paths[path]["get"].Parameters {
+			if p.In == "query" {
+				got = append(got, p.Name)
+			}
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("GET %s documents the query parameters %v, not %s", path, got, w)
+			}
+		}
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/api"
+	"switchboard/internal/problem"
 )
 
 // rawRequest writes req to a new connection to the test server as it is,
@@ -100,4 +103,25 @@ func TestBody_OversizedChunkedBodyIsTooLarge(t *testing.T) {
 		})
 	}
 	s.must(404, "GET", "/api/v1/tenants/acme/teams/big", tok, nil)
+}
+
+// TestDecodeStrict_NumbersOutOfRangeSayWhatFits: a number a field cannot
+// take is described by what the field takes, not as "not a number".
+func TestDecodeStrict_NumbersOutOfRangeSayWhatFits(t *testing.T) {
+	var v struct {
+		Token uint64 `json:"fencing_token"`
+		TTL   int64  `json:"ttl_ms"`
+	}
+	for body, want := range map[string][2]string{
+		`{"fencing_token":-1}`:   {"fencing_token", "must be a whole number, 0 or more"},
+		`{"fencing_token":1.5}`:  {"fencing_token", "must be a whole number, 0 or more"},
+		`{"ttl_ms":1e30}`:        {"ttl_ms", "must be a whole number"},
+		`{"ttl_ms":"soon"}`:      {"ttl_ms", "must be a number"},
+		`{"fencing_token":true}`: {"fencing_token", "must be a number"},
+	} {
+		pe, ok := problem.As(api.DecodeStrict([]byte(body), &v))
+		if !ok || pe.Fields[want[0]] != want[1] {
+			t.Errorf("%s: %+v, want %s: %s", body, pe, want[0], want[1])
+		}
+	}
 }

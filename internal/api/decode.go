@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,11 @@ func describeDecodeError(err error) error {
 		if field == "" {
 			return problem.Errorf(problem.CodeInvalid, "the request body must be a JSON %s", jsonKind(typ.Type.Kind().String()))
 		}
+		if typ.Value == "number" || strings.HasPrefix(typ.Value, "number ") {
+			// A number that does not fit: a fraction, a sign or a size the
+			// field cannot take.
+			return problem.Invalid(map[string]string{field: "must be " + numberRange(typ.Type.Kind())})
+		}
 		return problem.Invalid(map[string]string{field: "must be " + article(jsonKind(typ.Type.Kind().String()))})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
@@ -124,6 +130,17 @@ func describeDecodeError(err error) error {
 		return pe
 	}
 	return problem.Errorf(problem.CodeInvalid, "the request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// numberRange describes the numbers a field of kind k takes.
+func numberRange(k reflect.Kind) string {
+	switch k {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	}
+	return "a number"
 }
 
 func jsonKind(goKind string) string {

@@ -136,6 +136,9 @@ func buildOpenAPI(routes []route) object {
 				object{"name": "limit", "in": "query", "schema": object{"type": "integer", "minimum": 1, "maximum": maxLimit, "default": defaultLimit}},
 				object{"name": "cursor", "in": "query", "schema": object{"type": "string"}, "description": "next_cursor of the previous page"})
 		}
+		for _, q := range r.Query {
+			params = append(params, object{"name": q.Name, "in": "query", "schema": object{"type": q.Type}, "description": q.Description})
+		}
 		if r.IfMatch {
 			params = append(params, object{"name": "If-Match", "in": "header", "schema": object{"type": "string"}, "description": "the ETag of the version you read; 412 when it moved on"})
 		}

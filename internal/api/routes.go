@@ -32,7 +32,13 @@ type route struct {
 	Status   int // success status
 	Paged    bool
 	IfMatch  bool
+	Query    []queryParam // query parameters besides limit and cursor
 	handler  echo.HandlerFunc
+}
+
+// queryParam is a query parameter a route reads, for the OpenAPI document.
+type queryParam struct {
+	Name, Type, Description string // Type: integer, string or boolean
 }
 
 const v1 = "/api/v1"
