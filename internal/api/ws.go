@@ -26,13 +26,7 @@ const wsWriteTimeout = 5 * time.Second
 // cannot set headers on a WebSocket. Cross-site use of the cookie is
 // refused by the Origin check of the upgrade (serveWS).
 func (a *API) requireTenantStream(next echo.HandlerFunc) echo.HandlerFunc {
-	inner := next
-	next = func(c echo.Context) error {
-		if err := checkHandshake(c.Request()); err != nil {
-			return err
-		}
-		return inner(c)
-	}
+	next = requireHandshake(next)
 	withBearer := a.requireTenant(next)
 	return func(c echo.Context) error {
 		if bearer(c) != "" {
@@ -79,6 +73,16 @@ func checkHandshake(req *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// requireHandshake runs next only for a WebSocket handshake (checkHandshake).
+func requireHandshake(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := checkHandshake(c.Request()); err != nil {
+			return err
+		}
+		return next(c)
+	}
 }
 
 // headerHasToken reports whether the comma-separated header name holds
