@@ -312,7 +312,8 @@ func TestAPI_OpenAPIDocumentIsJSON(t *testing.T) {
 }
 
 // The operator endpoints of the real binary: ready once the database and the
-// Raft group are, and metrics with the HTTP, runtime and event-store gauges.
+// Raft group are, and metrics (for the holder of the metrics token) with the
+// HTTP, runtime and event-store gauges.
 func TestAPI_OperatorEndpoints(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -321,7 +322,12 @@ func TestAPI_OperatorEndpoints(t *testing.T) {
 		"/healthz": {`"ok"`},
 		"/metrics": {"switchboard_http_requests_total", "go_goroutines", "switchboard_eventstore_pending_events", "switchboard_eventstore_lag_seconds"},
 	} {
-		res, err := http.Get(s.URL + path)
+		req, err := http.NewRequest("GET", s.URL+path, nil)
+		mustOK(t, "GET "+path, err)
+		if path == "/metrics" {
+			req.Header.Set("Authorization", "Bearer "+metricsToken)
+		}
+		res, err := http.DefaultClient.Do(req)
 		mustOK(t, "GET "+path, err)
 		body, err := io.ReadAll(res.Body)
 		res.Body.Close()

@@ -326,7 +326,7 @@ func TestCluster_LocksAndKVSurviveLeaderCrash(t *testing.T) {
 		follower = (leader + 1) % 3
 		t.Logf("leader %s in term %d, commit index %d", views[0].LeaderID, views[0].Term, views[0].CommitIndex)
 
-		// The view of the Raft group is for admins and owners of a tenant.
+		// The view of the Raft group is for the platform's operators.
 		bob := cl.nodes[1].newClient(t)
 		_, err := bob.Signup(ctx, client.SignupRequest{Email: "bob@example.com", Password: testPassword, Name: "Bob"})
 		mustOK(t, "signup bob", err)

@@ -181,6 +181,9 @@ func startServer(t *testing.T) *server {
 
 var errPortTaken = errors.New("the port was taken")
 
+// metricsToken lets the tests read /metrics of the servers they start.
+const metricsToken = "e2e-metrics-token-0123456789"
+
 // launch starts the binary on dbURL and dataDir and waits until GET
 // /readyz answers 200 (for a node of a Raft group: until the group has a
 // leader). A port that another process took first is errPortTaken.
@@ -211,6 +214,10 @@ func launch(dbURL, dataDir string, opts launchOptions) (*server, error) {
 		"SWITCHBOARD_BASE_URL="+s.URL,
 		"SWITCHBOARD_DATA_DIR="+dataDir,
 		"DATABASE_URL="+dbURL,
+		// ada is the platform's operator in these tests: she may see the
+		// Raft group.
+		"SWITCHBOARD_OPERATORS=ada@example.com",
+		"SWITCHBOARD_METRICS_TOKEN="+metricsToken,
 	)
 	cmd.Env = append(cmd.Env, opts.Env...)
 	if raceEnabled && os.Getenv("GORACE") == "" {

@@ -9,8 +9,9 @@ package static
 
 import "embed"
 
-// FS is the embedded tree: app.css, app.js and vendor/ (htmx and its
+// FS is the embedded tree: app.css, the scripts (app.js, the live-stream
+// client live.js and the pages that use it) and vendor/ (htmx and its
 // README).
 //
-//go:embed app.css app.js favicon.svg vendor
+//go:embed app.css app.js live.js coordination.js streams.js favicon.svg vendor
 var FS embed.FS

@@ -1168,14 +1168,8 @@ func ClusterCard(tenant string, c ClusterView) templ.Component {
 	})
 }
 
-// liveScript connects every [data-ws] element, now and in content htmx adds
-// later, to its stream; data-live on the element is connecting, on or
-// reconnecting. On open and on each message (at most one reload
-// per 150ms) it reloads data-refresh into data-target; on close it
-// reconnects with backoff. Elements that left the page drop their socket.
-// Each reload names the highest Raft index the stream has reported, so the
-// node that serves it (maybe not the stream's) waits until it has applied
-// that change.
+// liveScript loads the live view of the coordination page (static/
+// coordination.js on the shared client static/live.js).
 func liveScript() templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -1197,7 +1191,7 @@ func liveScript() templ.Component {
 			templ_7745c5c3_Var58 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "<script>\n\t(function () {\n\t\t\"use strict\";\n\t\tvar bound = [];\n\t\tfunction attached(el) { return document.body.contains(el); }\n\t\tfunction live(el) {\n\t\t\tif (el.getAttribute(\"data-ws-bound\")) { return; }\n\t\t\tel.setAttribute(\"data-ws-bound\", \"1\");\n\t\t\tvar entry = { el: el, ws: null };\n\t\t\tbound.push(entry);\n\t\t\tvar state = el.querySelector(\"[data-live-state]\");\n\t\t\tvar scheme = location.protocol === \"https:\" ? \"wss://\" : \"ws://\";\n\t\t\tvar delay = 1000;\n\t\t\tvar timer = null;\n\t\t\tvar index = 0;\n\t\t\tfunction show(s) {\n\t\t\t\tel.setAttribute(\"data-live\", s);\n\t\t\t\tif (state) { state.textContent = s; }\n\t\t\t}\n\t\t\tfunction refresh() {\n\t\t\t\tif (timer) { return; }\n\t\t\t\ttimer = setTimeout(function () {\n\t\t\t\t\ttimer = null;\n\t\t\t\t\tif (window.htmx && attached(el)) {\n\t\t\t\t\t\tvar url = el.getAttribute(\"data-refresh\");\n\t\t\t\t\t\tif (index > 0) { url += (url.indexOf(\"?\") < 0 ? \"?\" : \"&\") + \"index=\" + index; }\n\t\t\t\t\t\twindow.htmx.ajax(\"GET\", url, { target: el.getAttribute(\"data-target\"), swap: \"innerHTML\" });\n\t\t\t\t\t}\n\t\t\t\t}, 150);\n\t\t\t}\n\t\t\tfunction connect() {\n\t\t\t\tif (!attached(el)) { return; }\n\t\t\t\tvar ws = new WebSocket(scheme + location.host + el.getAttribute(\"data-ws\"));\n\t\t\t\tentry.ws = ws;\n\t\t\t\tws.onopen = function () { delay = 1000; show(\"on\"); refresh(); };\n\t\t\t\tws.onmessage = function (evt) {\n\t\t\t\t\tif (!attached(el)) { ws.close(); return; }\n\t\t\t\t\ttry {\n\t\t\t\t\t\tvar m = JSON.parse(evt.data);\n\t\t\t\t\t\tif (m && typeof m.index === \"number\" && m.index > index) { index = m.index; }\n\t\t\t\t\t} catch (e) { /* not JSON: reload without an index */ }\n\t\t\t\t\trefresh();\n\t\t\t\t};\n\t\t\t\tws.onclose = function () {\n\t\t\t\t\tif (!attached(el)) { return; }\n\t\t\t\t\tshow(\"reconnecting\");\n\t\t\t\t\tsetTimeout(connect, delay);\n\t\t\t\t\tdelay = Math.min(delay * 2, 30000);\n\t\t\t\t};\n\t\t\t}\n\t\t\tshow(\"connecting\");\n\t\t\tconnect();\n\t\t}\n\t\tfunction bind(root) {\n\t\t\tbound = bound.filter(function (b) {\n\t\t\t\tif (attached(b.el)) { return true; }\n\t\t\t\tif (b.ws) { b.ws.close(); }\n\t\t\t\treturn false;\n\t\t\t});\n\t\t\tif (!root || !root.querySelectorAll) { return; }\n\t\t\tif (root.matches && root.matches(\"[data-ws]\")) { live(root); }\n\t\t\troot.querySelectorAll(\"[data-ws]\").forEach(live);\n\t\t}\n\t\tdocument.addEventListener(\"DOMContentLoaded\", function () { bind(document.body); });\n\t\tdocument.addEventListener(\"htmx:load\", function (evt) { bind((evt.detail && evt.detail.elt) || evt.target); });\n\t})();\n\t</script>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "<script src=\"/static/live.js\" defer></script><script src=\"/static/coordination.js\" defer></script>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

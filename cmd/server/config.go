@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"switchboard/internal/app"
 	"switchboard/internal/lockd"
 )
 
@@ -35,22 +36,30 @@ type config struct {
 	RaftTimeout time.Duration
 	Operators   string // SWITCHBOARD_OPERATORS: emails of the platform operators, comma-separated
 	PeerURLs    string // SWITCHBOARD_PEER_URLS: id=http(s)://host:port,... the Switchboard URL of each Raft node
+	// MetricsToken (SWITCHBOARD_METRICS_TOKEN) lets GET /metrics on the main
+	// listener answer a request bearing it.
+	MetricsToken string
+	// MetricsAddr (SWITCHBOARD_METRICS_ADDR) serves /metrics, without a
+	// token, on a listener of its own (bind it where only scrapers reach).
+	MetricsAddr string
 }
 
 func loadConfig(args []string) (config, error) {
 	c := config{
-		Addr:        env("SWITCHBOARD_ADDR", "127.0.0.1:8080"),
-		DatabaseURL: os.Getenv("DATABASE_URL"),
-		DataDir:     env("SWITCHBOARD_DATA_DIR", "./.switchboard"),
-		BaseURL:     os.Getenv("SWITCHBOARD_BASE_URL"),
-		JWTKey:      os.Getenv("SWITCHBOARD_JWT_KEY"),
-		LogLevel:    env("SWITCHBOARD_LOG_LEVEL", "info"),
-		NodeID:      env("SWITCHBOARD_NODE_ID", "node1"),
-		RaftAddr:    env("SWITCHBOARD_RAFT_ADDR", "127.0.0.1:8090"),
-		RaftPeers:   os.Getenv("SWITCHBOARD_RAFT_PEERS"),
-		Operators:   os.Getenv("SWITCHBOARD_OPERATORS"),
-		PeerURLs:    os.Getenv("SWITCHBOARD_PEER_URLS"),
-		RaftTimeout: 500 * time.Millisecond,
+		Addr:         env("SWITCHBOARD_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:  os.Getenv("DATABASE_URL"),
+		DataDir:      env("SWITCHBOARD_DATA_DIR", "./.switchboard"),
+		BaseURL:      os.Getenv("SWITCHBOARD_BASE_URL"),
+		JWTKey:       os.Getenv("SWITCHBOARD_JWT_KEY"),
+		LogLevel:     env("SWITCHBOARD_LOG_LEVEL", "info"),
+		NodeID:       env("SWITCHBOARD_NODE_ID", "node1"),
+		RaftAddr:     env("SWITCHBOARD_RAFT_ADDR", "127.0.0.1:8090"),
+		RaftPeers:    os.Getenv("SWITCHBOARD_RAFT_PEERS"),
+		Operators:    os.Getenv("SWITCHBOARD_OPERATORS"),
+		PeerURLs:     os.Getenv("SWITCHBOARD_PEER_URLS"),
+		MetricsToken: os.Getenv("SWITCHBOARD_METRICS_TOKEN"),
+		MetricsAddr:  os.Getenv("SWITCHBOARD_METRICS_ADDR"),
+		RaftTimeout:  500 * time.Millisecond,
 	}
 	if v := os.Getenv("SWITCHBOARD_RAFT_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -81,6 +90,8 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.Operators, "operators", c.Operators, "emails of the platform operators, who may change the Raft group's members (SWITCHBOARD_OPERATORS)")
 	fs.StringVar(&c.PeerURLs, "peer-urls", c.PeerURLs, "Switchboard URL of each Raft node, id=http://host:port,...; followers redirect lock writes to the leader (SWITCHBOARD_PEER_URLS)")
 	fs.DurationVar(&c.RaftTimeout, "raft-timeout", c.RaftTimeout, "how long followers wait for the leader before electing another; raise it on slow networks or busy machines (SWITCHBOARD_RAFT_TIMEOUT)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "a secret that lets GET /metrics answer on the main listener (SWITCHBOARD_METRICS_TOKEN)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics on this address of its own, e.g. 127.0.0.1:9100 (SWITCHBOARD_METRICS_ADDR)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -119,6 +130,14 @@ func (c *config) validate() error {
 	}
 	if _, err := c.peerURLs(); err != nil {
 		return err
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics address %q: %w", c.MetricsAddr, err)
+		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return errors.New("SWITCHBOARD_METRICS_TOKEN must be at least 16 characters")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -166,4 +185,25 @@ func (c *config) peerURLs() (map[string]string, error) {
 		out[id] = raw
 	}
 	return out, nil
+}
+
+// app returns the application's configuration.
+func (c *config) app() (app.Config, error) {
+	peers, err := c.peers()
+	if err != nil {
+		return app.Config{}, err
+	}
+	peerURLs, err := c.peerURLs()
+	if err != nil {
+		return app.Config{}, err
+	}
+	var ops []string
+	for _, op := range strings.Split(c.Operators, ",") {
+		if op = strings.TrimSpace(op); op != "" {
+			ops = append(ops, op)
+		}
+	}
+	return app.Config{Addr: c.Addr, DatabaseURL: c.DatabaseURL, DataDir: c.DataDir, BaseURL: c.BaseURL, JWTKey: c.JWTKey,
+		TrustProxy: c.TrustProxy, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftPeers: peers, RaftJoin: c.RaftJoin,
+		RaftTimeout: c.RaftTimeout, PeerURLs: peerURLs, Operators: ops, MetricsToken: c.MetricsToken, MetricsAddr: c.MetricsAddr}, nil
 }

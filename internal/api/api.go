@@ -1,25 +1,21 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
+	"switchboard/internal/live"
 	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/web"
 )
 
 // Deps is what the API needs.
@@ -29,134 +25,83 @@ type Deps struct {
 	RBAC    *rbac.Service
 	Audit   *audit.Log
 	Idem    *idempotency.Store
+	Live    *live.Hub
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Events  *eventstore.Store
 	// Operators are the emails of the platform's operators, who alone may
-	// change the Raft group's members.
+	// see and change the Raft group.
 	Operators []string
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can redirect lock-service writes to the leader.
 	PeerURLs map[string]string
 	Log      *slog.Logger
-	// Ready reports whether the server can serve (database reachable, ...).
-	Ready func(ctx context.Context) error
-	// TrustProxy takes the client address from X-Forwarded-For; only behind
-	// a proxy that sets it.
-	TrustProxy bool
-	// Registry receives the HTTP and Go runtime metrics; a new one when nil.
-	Registry *prometheus.Registry
-	// BodyTimeout is how long a request body may take to arrive
-	// (DefaultBodyTimeout when zero).
-	BodyTimeout time.Duration
 }
 
-// DefaultBodyTimeout is Deps.BodyTimeout's default.
-const DefaultBodyTimeout = 30 * time.Second
-
-// API is the REST API.
+// API is the REST API: its handlers, the route table they are mounted from,
+// and the OpenAPI document generated from that table.
 type API struct {
 	auth    *auth.Service
 	tenancy *tenancy.Store
 	rbac    *rbac.Service
 	audit   *audit.Log
 	idem    *idempotency.Store
+	live    *live.Hub
 	locks   *lockd.Node
 	events  *eventstore.Store
 	// operators are lower-cased emails (Deps.Operators).
 	operators []string
 	peerURLs  map[string]string
 	log       *slog.Logger
-	ready     func(ctx context.Context) error
-	reg       *prometheus.Registry
-	metrics   *httpMetrics
-	// onError lets another surface (the browser UI) answer errors on its own
-	// routes; it returns true when it wrote the response.
-	onError func(c echo.Context, p Problem) bool
-	docOnce docCache
+	docOnce   docCache
 }
 
-// NewServer returns an echo server with the common middleware, the REST API
-// and the operator endpoints registered. Other surfaces (the UI) add their
-// routes to it.
-func NewServer(d Deps) (*echo.Echo, *API) {
-	if d.Registry == nil {
-		d.Registry = prometheus.NewRegistry()
-		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// New returns the API; Mount adds its routes to a server.
+func New(d Deps) *API {
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, log: d.Log}
+	if a.log == nil {
+		a.log = slog.Default()
 	}
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, locks: d.Locks, events: d.Events, log: d.Log, ready: d.Ready, reg: d.Registry}
-	a.metrics = newHTTPMetrics(d.Registry)
 	a.peerURLs = map[string]string{}
 	for id, u := range d.PeerURLs {
 		a.peerURLs[id] = strings.TrimRight(u, "/")
 	}
 	for _, op := range d.Operators {
-		a.operators = append(a.operators, strings.ToLower(strings.TrimSpace(op)))
+		if op = strings.ToLower(strings.TrimSpace(op)); op != "" {
+			a.operators = append(a.operators, op)
+		}
 	}
-
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = a.errorHandler
-	if d.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	} else {
-		e.IPExtractor = echo.ExtractIPDirect()
-	}
-	e.Use(a.observe)
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-		a.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
-		return err
-	}}))
-	if d.BodyTimeout <= 0 {
-		d.BodyTimeout = DefaultBodyTimeout
-	}
-	e.Use(bodyDeadline(d.BodyTimeout))
-	e.Use(middleware.BodyLimit("2M"))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",
-	}))
-	a.register(e)
-	return e, a
+	return a
 }
 
-// OnError sets the hook through which another surface renders its own errors.
-func (a *API) OnError(f func(c echo.Context, p Problem) bool) { a.onError = f }
-
-func (a *API) register(e *echo.Echo) {
+// Mount registers every route of the table on s, behind the authentication
+// its level asks for; GET routes answer HEAD too.
+func (a *API) Mount(s *web.Server) {
+	e := s.Echo()
 	for _, r := range a.routes() {
+		if r.handler == nil {
+			continue // served by the web server itself (/healthz, /readyz), listed for the document
+		}
 		h := r.handler
 		switch r.Auth {
 		case authIdentity:
-			h = a.requireIdentity(h)
+			h = s.RequireIdentity(h)
 		case authTenantStream:
-			h = a.requireTenantStream(h)
+			h = s.RequireTenantStream(a.live.RequireHandshake(h))
 		case authTenant:
-			if r.Method == http.MethodPost && a.idem != nil {
+			if r.Idempotent && a.idem != nil {
 				h = a.idempotent(h)
 			}
-			h = a.requireTenant(h)
+			h = s.RequireTenant(h)
 		}
 		e.Add(r.Method, r.Path, h)
-	}
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})))
-}
-
-type statusResponse struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
-
-func (a *API) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
-}
-
-func (a *API) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if a.ready != nil {
-		if err := a.ready(ctx); err != nil {
-			a.log.WarnContext(ctx, "not ready", "err", err)
-			return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Error: "a dependency is not ready"})
+		if r.Method == http.MethodGet && r.Auth != authTenantStream {
+			e.Add(http.MethodHead, r.Path, h)
 		}
 	}
-	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
 }
+
+// principal is the caller within the request's tenant.
+func principal(c echo.Context) auth.Principal { return web.PrincipalOf(c) }
+
+// identity is the caller of an identity-level route.
+func identity(c echo.Context) auth.Identity { return web.IdentityOf(c) }

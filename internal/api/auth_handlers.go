@@ -96,7 +96,6 @@ func (a *API) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, LoginResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(a.auth.AccessTTL().Seconds())})
 }
 

@@ -60,7 +60,7 @@ func TestBody_StalledBodyIsCutOff(t *testing.T) {
 // past the body timeout (a lock acquire's wait_ms, say) and is answered.
 func TestBody_DeadlineEndsWithTheBody(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, withLocks(), withBodyTimeout(200*time.Millisecond))
+	s := newTestServer(t, withBodyTimeout(200*time.Millisecond))
 	tok := s.signup("ada@example.com", "acme")
 	var held struct{ Token string }
 	s.must(200, "POST", "/api/v1/tenants/acme/locks/job", tok, map[string]any{"owner": "a", "ttl_ms": 800}).json(t, &held)

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -63,73 +64,93 @@ func readBody(req *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// bodyDeadline gives a request's body timeout to arrive, so a client that
-// sends its headers and then trickles or stalls cannot hold a connection
-// (and a handler) forever. The HTTP server lifts the deadline once the body
-// has been read to its end, so a long-polling request (a lock acquire with
-// wait_ms) waits as long as it asks. Requests without a body, WebSocket
-// upgrades among them, are left alone.
-func bodyDeadline(timeout time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
-				_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(timeout))
-			}
-			return next(c)
-		}
-	}
-}
-
-// DecodeStrict decodes one JSON value from body into v, rejecting unknown
-// fields and trailing data, and describes what was wrong in terms of the
-// request's fields.
+// DecodeStrict decodes one JSON value from body into v and describes what
+// was wrong in terms of the request's fields. It is strict where a lenient
+// decoder would guess: the body must be UTF-8 (a string with invalid bytes
+// is refused, not mended), member names match exactly (case included), a
+// name may appear once, unknown members and trailing data are refused.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.Errorf(problem.CodeInvalid, "the request body is empty; send a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if !utf8.Valid(body) {
+		return problem.Errorf(problem.CodeInvalid, "the request body is not valid UTF-8 text")
+	}
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return describeDecodeError(err)
-	}
-	if dec.More() {
-		return problem.Errorf(problem.CodeInvalid, "the request body holds more than one JSON value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return problem.Errorf(problem.CodeInvalid, "the request body holds more than one JSON value")
 	}
 	return nil
 }
 
-func describeDecodeError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return problem.Errorf(problem.CodeInvalid, "malformed JSON at byte %d", syn.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return problem.Errorf(problem.CodeInvalid, "malformed JSON: the body ends too early")
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			return problem.Errorf(problem.CodeInvalid, "the request body must be a JSON %s", jsonKind(typ.Type.Kind().String()))
+// fieldName turns a JSON pointer (/events/0/type) into the field path the
+// API's messages use (events[0].type).
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
 		}
-		if typ.Value == "number" || strings.HasPrefix(typ.Value, "number ") {
-			// A number that does not fit: a fraction, a sign or a size the
-			// field cannot take.
-			return problem.Invalid(map[string]string{field: "must be " + numberRange(typ.Type.Kind())})
+		if b.Len() > 0 {
+			b.WriteByte('.')
 		}
-		return problem.Invalid(map[string]string{field: "must be " + article(jsonKind(typ.Type.Kind().String()))})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return problem.Invalid(map[string]string{name: "is not a known field"})
+		b.WriteString(tok)
 	}
+	return b.String()
+}
+
+func describeDecodeError(err error) error {
 	var pe *problem.Error
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) { // from a type's own UnmarshalJSON
 		return pe
 	}
-	return problem.Errorf(problem.CodeInvalid, "the request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
+	switch {
+	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		return problem.Invalid(map[string]string{fieldName(syn.JSONPointer): "appears more than once"})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.Errorf(problem.CodeInvalid, "malformed JSON: the body ends too early")
+	case syn != nil:
+		if strings.Contains(syn.Err.Error(), "UTF-8") {
+			return problem.Errorf(problem.CodeInvalid, "malformed JSON at byte %d: a string is not valid UTF-8 (a lone surrogate escape?)", syn.ByteOffset)
+		}
+		return problem.Errorf(problem.CodeInvalid, "malformed JSON at byte %d", syn.ByteOffset)
+	case errors.As(err, &sem):
+		field := fieldName(sem.JSONPointer)
+		if errors.Is(sem.Err, jsonv2.ErrUnknownName) {
+			return problem.Invalid(map[string]string{field: "is not a known field"})
+		}
+		if sem.GoType == nil {
+			break
+		}
+		k := sem.GoType.Kind()
+		if k == reflect.Pointer {
+			k = sem.GoType.Elem().Kind()
+		}
+		if field == "" {
+			return problem.Errorf(problem.CodeInvalid, "the request body must be a JSON %s", jsonKind(k.String()))
+		}
+		if sem.JSONKind == '0' && isNumberKind(k) {
+			// A number that does not fit: a fraction, a sign or a size the
+			// field cannot take.
+			return problem.Invalid(map[string]string{field: "must be " + numberRange(k)})
+		}
+		if sem.GoType.String() == "time.Time" {
+			return problem.Invalid(map[string]string{field: "must be an RFC 3339 time such as 2030-01-02T15:04:05Z"})
+		}
+		return problem.Invalid(map[string]string{field: "must be " + article(jsonKind(k.String()))})
+	}
+	return problem.Errorf(problem.CodeInvalid, "the request body is not valid JSON for this request")
+}
+
+func isNumberKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // numberRange describes the numbers a field of kind k takes.
@@ -164,13 +185,6 @@ func article(kind string) string {
 		return "an " + kind
 	}
 	return "a " + kind
-}
-
-// writeJSON encodes v without escaping HTML characters (the API is not HTML).
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // Page bounds.

@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/eventstore"
+	"switchboard/internal/live"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 )
@@ -56,7 +57,7 @@ type SnapshotRequest struct {
 func (a *API) eventRoutes() []route {
 	t := v1 + "/tenants/:tenant"
 	return []route{
-		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: AppendResponse{}, Status: 201, handler: a.appendEvents},
+		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: AppendResponse{}, Status: 201, Idempotent: true, handler: a.appendEvents},
 		{Method: http.MethodGet, Path: t + "/streams/:stream/events", Summary: "Read a stream from a version (from, direction=forward|backward, limit); next_cursor is the next from", Tag: "events", Auth: authTenant, Response: List[eventstore.Event]{}, Status: 200, Paged: true, Query: []queryParam{{"from", "integer", "the first version to read (default: the start, or the end backwards)"}, {"direction", "string", "forward (default) or backward"}}, handler: a.readStream},
 		{Method: http.MethodGet, Path: t + "/streams", Summary: "List streams with their last version and last write time", Tag: "events", Auth: authTenant, Response: List[eventstore.StreamInfo]{}, Status: 200, Paged: true, handler: a.listStreams},
 		{Method: http.MethodDelete, Path: t + "/streams/:stream", Summary: "Delete a stream (its name can be reused); ?hard=true tombstones it (never writable again)", Tag: "events", Auth: authTenant, Status: 204, Query: []queryParam{{"hard", "boolean", "true tombstones the stream: its name can never be written again"}}, handler: a.deleteStream},
@@ -69,24 +70,8 @@ func (a *API) eventRoutes() []route {
 	}
 }
 
-// PathParam returns the path parameter name decoded exactly once. The
-// router matches on the escaped path only when it differs from the default
-// encoding (URL.RawPath is set); then the parameter is still escaped, else
-// it is already decoded, and a name holding "%" must not be decoded twice.
-func PathParam(c echo.Context, name string) (string, error) {
-	v := c.Param(name)
-	if c.Request().URL.RawPath == "" {
-		return v, nil
-	}
-	s, err := url.PathUnescape(v)
-	if err != nil {
-		return "", problem.Invalid(map[string]string{name: "is not a valid URL path segment"})
-	}
-	return s, nil
-}
-
 // streamParam is the :stream path parameter.
-func streamParam(c echo.Context) (string, error) { return PathParam(c, "stream") }
+func streamParam(c echo.Context) (string, error) { return c.Param("stream"), nil }
 
 // authorizeStream checks act on the :stream of the request and returns its name.
 func (a *API) authorizeStream(c echo.Context, act string) (string, error) {
@@ -235,19 +220,30 @@ func (a *API) subscribeLive(c echo.Context) error {
 	if a.events == nil {
 		return problem.Errorf(problem.CodeUnavailable, "the event store is not running on this server")
 	}
-	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "stream", "")); err != nil {
-		return err
-	}
 	from, err := int64Param(c, "from_position", 0)
 	if err != nil {
 		return err
 	}
-	sub, err := a.events.Subscribe(c.Request().Context(), p.Tenant, from, c.QueryParam("category"))
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	return serveWS(a, c, sub.Events(), sub.Err)
+	category := c.QueryParam("category")
+	return a.live.Serve(c, live.Stream{Kind: "events", Action: rbac.Read, Object: rbac.Of(p, "stream", ""),
+		Open: func(ctx context.Context, r live.Resume) (live.Source, error) {
+			start := from
+			if r.Set {
+				if r.After >= math.MaxInt64 {
+					return live.Source{}, problem.Invalid(map[string]string{"resume_after": "is past the end of any log"})
+				}
+				start = int64(r.After) + 1
+			}
+			sub, err := a.events.Subscribe(ctx, p.Tenant, start, category)
+			if err != nil {
+				return live.Source{}, err
+			}
+			src := live.Relay(ctx, sub.Events(), func(e eventstore.Event) (live.Message, error) {
+				return live.Message{Type: "event", Data: e, Seq: uint64(e.Position), At: time.Now()}, nil
+			}, sub.Err, sub.Close)
+			src.Resumed = r.Set
+			return src, nil
+		}})
 }
 
 func (a *API) listStreams(c echo.Context) error {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 
 	"switchboard/internal/api"
 	"switchboard/internal/eventstore"
@@ -131,9 +130,7 @@ func TestEvents_LiveSubscriptionOverWebSocket(t *testing.T) {
 	var got []string
 	for len(got) < 3 {
 		var e eventstore.Event
-		if err := wsjson.Read(ctx, conn, &e); err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
+		readWS(t, conn, &e)
 		if e.Position <= 0 {
 			t.Fatalf("event without a position: %+v", e)
 		}

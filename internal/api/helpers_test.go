@@ -2,14 +2,10 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,108 +13,55 @@ import (
 	"go.uber.org/goleak"
 
 	"switchboard/internal/api"
-	"switchboard/internal/audit"
+	"switchboard/internal/app"
+	"switchboard/internal/app/apptest"
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
-	"switchboard/internal/database/dbtest"
-	"switchboard/internal/eventstore"
-	"switchboard/internal/idempotency"
-	"switchboard/internal/lockd"
-	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/web"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testServer is the API on a fresh database, reached over real HTTP.
+// testServer is the whole application on a fresh database (built by
+// internal/app, as in production), reached over real HTTP.
 type testServer struct {
 	t    testing.TB
 	URL  string
 	DB   *database.DB
 	Key  ed25519.PrivateKey
 	Auth *auth.Service
+	App  *apptest.Server
 }
 
-const testIssuer = "http://switchboard.test"
-
-// serverConfig is what a test may change about its server.
-type serverConfig struct {
-	auth      auth.Config
-	locks     bool        // start a single-node Raft group for the lock services
-	node      *lockd.Node // or use this node of a group the test runs
-	operators []string
-	peerURLs  map[string]string
-	bodyWait  time.Duration // Deps.BodyTimeout
-}
-
-type serverOption func(*serverConfig)
+type serverOption = apptest.Option
 
 // withAuth changes the identity service's configuration.
-func withAuth(f func(*auth.Config)) serverOption { return func(c *serverConfig) { f(&c.auth) } }
-
-// withLocks starts a single-node Raft group behind the lock, election and
-// KV routes (about a second per server, so only for tests that use them).
-func withLocks() serverOption { return func(c *serverConfig) { c.locks = true } }
-
-// withNode serves the lock routes from a node the test started.
-func withNode(n *lockd.Node) serverOption { return func(c *serverConfig) { c.node = n } }
+func withAuth(f func(*auth.Config)) serverOption { return func(c *app.Config) { f(&c.Auth) } }
 
 // withPeerURLs maps Raft node ids to Switchboard URLs.
-func withPeerURLs(m map[string]string) serverOption { return func(c *serverConfig) { c.peerURLs = m } }
+func withPeerURLs(m map[string]string) serverOption { return func(c *app.Config) { c.PeerURLs = m } }
 
 // withBodyTimeout sets how long a request body may take to arrive.
-func withBodyTimeout(d time.Duration) serverOption { return func(c *serverConfig) { c.bodyWait = d } }
+func withBodyTimeout(d time.Duration) serverOption { return func(c *app.Config) { c.BodyTimeout = d } }
 
 // withOperators names the platform operators.
 func withOperators(emails ...string) serverOption {
-	return func(c *serverConfig) { c.operators = emails }
+	return func(c *app.Config) { c.Operators = emails }
 }
+
+// withMetricsToken lets /metrics answer a request bearing token.
+func withMetricsToken(token string) serverOption {
+	return func(c *app.Config) { c.MetricsToken = token }
+}
+
+// withBaseURL sets the public URL (the token issuer and the browser origin).
+func withBaseURL(u string) serverOption { return func(c *app.Config) { c.BaseURL = u } }
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
-	db := dbtest.New(t)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := serverConfig{auth: auth.Config{Issuer: testIssuer, Key: key, LoginBurst: 1000, LoginEvery: time.Millisecond}}
-	for _, o := range opts {
-		o(&sc)
-	}
-	ten := tenancy.New(db)
-	authn, err := auth.New(sc.auth, db, ten)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(api.LogHandler(slog.NewTextHandler(io.Discard, nil)))
-	locks := sc.node
-	if sc.locks && locks == nil {
-		locks, err = lockd.New(lockd.Config{NodeID: "n1", BindAddr: "127.0.0.1:0", DataDir: t.TempDir()}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { locks.Close() })
-		deadline := time.Now().Add(15 * time.Second)
-		for locks.Ready() != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("raft not ready: %v", locks.Ready())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	events, err := eventstore.New(eventstore.Config{}, db, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { events.Close() })
-	e, _ := api.NewServer(api.Deps{Events: events, Auth: authn, Tenancy: ten, RBAC: rbac.New(db), Audit: audit.NewLog(db), Idem: idempotency.New(db), Locks: locks, Operators: sc.operators, PeerURLs: sc.peerURLs, Log: log, BodyTimeout: sc.bodyWait,
-		Ready: func(ctx context.Context) error { return db.Pool.Ping(ctx) }})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return &testServer{t: t, URL: srv.URL, DB: db, Key: key, Auth: authn}
+	a := apptest.Start(t, opts...)
+	return &testServer{t: t, URL: a.URL, DB: a.DB, Key: a.Key, Auth: a.Auth, App: a}
 }
 
 // response is a decoded HTTP answer.
@@ -140,7 +83,7 @@ func (r response) problemCode(t testing.TB) string {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
 		t.Fatalf("status %d with Content-Type %q, want application/problem+json; body %s", r.Status, ct, r.Body)
 	}
-	var p api.Problem
+	var p web.Problem
 	r.json(t, &p)
 	return p.Code
 }

@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/idempotency"
 	"switchboard/internal/problem"
+	"switchboard/internal/web"
 )
 
 // teeWriter keeps a copy of the response body for the idempotency record.
@@ -39,10 +39,13 @@ func validKey(k string) bool {
 	return true
 }
 
-// idempotent honours Idempotency-Key on a tenant-scoped POST: the first
-// request with a key runs and its answer (status, content type, body) is
-// stored if it succeeded (an error answer frees the key again); a retry with the same key and request gets that answer again with
-// Idempotency-Replayed: true.
+// idempotent honours Idempotency-Key on a creating POST (route.Idempotent):
+// the first request with a key runs and its answer (status, content type,
+// body) is stored if it succeeded with a 2xx (any other answer, a
+// follower's redirect included, frees the key again); a retry with the
+// same key and request gets that answer again with Idempotency-Replayed:
+// true. An answer that holds a secret shown once (markSecret) is never
+// stored: the retry learns the first request succeeded, not the secret.
 func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -86,17 +89,17 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		// The answer is recorded even if the client has gone away.
 		ctx = context.WithoutCancel(ctx)
 		switch {
-		case res.Status >= 400 || tee.buf.Len() > MaxBodyBytes:
+		case res.Status < 200 || res.Status >= 300 || tee.buf.Len() > MaxBodyBytes:
 			// A refused request wrote nothing; a failed one may be retried.
 			// Either way the key is free again, for the corrected request.
 			err = a.idem.Release(ctx, p.Tenant, caller, key)
-		case strings.Contains(res.Header().Get("Cache-Control"), "no-store"):
+		case c.Get(secretKey) != nil:
 			// The answer holds a secret shown once (a new API token): keep
 			// the key, so a retry creates nothing, but never the secret.
-			pr := Problem{Type: "urn:switchboard:problem:conflict", Title: http.StatusText(http.StatusConflict), Status: http.StatusConflict, Code: problem.CodeConflict,
+			pr := web.Problem{Type: "urn:switchboard:problem:conflict", Title: http.StatusText(http.StatusConflict), Status: http.StatusConflict, Code: problem.CodeConflict,
 				Detail: "the first request with this Idempotency-Key succeeded; its answer held a secret that is shown only once", Instance: req.URL.Path}
 			var body bytes.Buffer
-			if err = writeJSON(&body, pr); err == nil {
+			if err = web.WriteJSON(&body, pr); err == nil {
 				err = a.idem.Complete(ctx, p.Tenant, caller, key, idempotency.Response{Status: http.StatusConflict, ContentType: "application/problem+json", Body: body.Bytes()})
 			}
 		default:
@@ -108,3 +111,9 @@ func (a *API) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+const secretKey = "switchboard.secret"
+
+// markSecret says the answer holds a secret shown once (an API token, a
+// lock's token): it is never stored for a replay.
+func markSecret(c echo.Context) { c.Set(secretKey, true) }

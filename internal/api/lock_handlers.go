@@ -9,19 +9,19 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/auth"
+	"switchboard/internal/live"
 	"switchboard/internal/lockd"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
-	"switchboard/internal/tenancy"
 )
 
 // The REST and WebSocket face of internal/lockd: locks, elections, the
@@ -239,7 +239,7 @@ func (a *API) lockRoutes() []route {
 		{Method: http.MethodPut, Path: t + "/kv/:key", Summary: "Write a key's value (any JSON value, stored as compact JSON, at most 64 KiB); If-Match: \"<revision>\" writes only at that revision, If-None-Match: * only creates; 412 otherwise", Tag: "kv", Auth: authTenant, Request: PutKVRequest{}, Response: KVResponse{}, Status: 200, IfMatch: true, handler: a.putKV},
 		{Method: http.MethodDelete, Path: t + "/kv/:key", Summary: "Delete a key; with If-Match: \"<revision>\" only at that revision (412 otherwise)", Tag: "kv", Auth: authTenant, Status: 204, IfMatch: true, handler: a.deleteKV},
 
-		{Method: http.MethodGet, Path: v1 + "/cluster", Summary: "The Raft group as this node sees it: members, leader, term, commit and applied index (admins and owners of a tenant)", Tag: "cluster", Auth: authIdentity, Response: ClusterResponse{}, Status: 200, handler: a.cluster},
+		{Method: http.MethodGet, Path: v1 + "/cluster", Summary: "The Raft group as this node sees it: members, leader, term, commit and applied index (platform operators only)", Tag: "cluster", Auth: authIdentity, Response: ClusterResponse{}, Status: 200, handler: a.cluster},
 		{Method: http.MethodPost, Path: v1 + "/cluster/voters", Summary: "Add a voter to the Raft group, or change its address (leader only)", Tag: "cluster", Auth: authIdentity, Request: AddVoterRequest{}, Response: ClusterResponse{}, Status: 200, handler: a.addVoter},
 		{Method: http.MethodDelete, Path: v1 + "/cluster/voters/:id", Summary: "Remove a member from the Raft group (leader only; a leader removing itself steps down)", Tag: "cluster", Auth: authIdentity, Status: 204, handler: a.removeVoter},
 	}
@@ -273,18 +273,11 @@ func (a *API) coord(c echo.Context, act, kind, name string) (auth.Principal, *lo
 	return p, a.locks, nil
 }
 
-// pathName returns the path parameter param unescaped (echo leaves it
-// escaped when the path holds an escaped "/"), refusing names longer than
-// lockd accepts before they reach authorization.
+// pathName returns the path parameter param (decoded once by the server),
+// refusing names longer than lockd accepts before they reach
+// authorization.
 func pathName(c echo.Context, param string) (string, error) {
 	v := c.Param(param)
-	if c.Request().URL.RawPath != "" {
-		u, err := url.PathUnescape(v)
-		if err != nil {
-			return "", problem.Invalid(map[string]string{param: "is not a valid percent-encoded path segment"})
-		}
-		v = u
-	}
 	if len(v) > lockd.MaxNameLen {
 		return "", problem.Invalid(map[string]string{param: fmt.Sprintf("must be 1..%d bytes of printable UTF-8", lockd.MaxNameLen)})
 	}
@@ -427,18 +420,11 @@ func (a *API) verifyLock(c echo.Context) error {
 }
 
 func (a *API) watchLocks(c echo.Context) error {
-	p, node, err := a.coord(c, rbac.Read, "lock", "")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	events, err := node.WatchLocks(ctx, p.Tenant)
-	if err != nil {
-		return a.lockFail(c, err)
-	}
-	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (LockEventMessage, error) {
-		return LockEventMessage{Type: string(e.Type), Name: e.Name, Owner: e.Owner, FencingToken: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}, e.Err
+	return lockStream(a, c, "lock", "", func(ctx context.Context, n *lockd.Node, t uuid.UUID) (<-chan lockd.LockEvent, error) {
+		return n.WatchLocks(ctx, t)
+	}, func(e lockd.LockEvent) (live.Message, error) {
+		m := LockEventMessage{Type: string(e.Type), Name: e.Name, Owner: e.Owner, FencingToken: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}
+		return live.Message{Type: "lock", Data: m, Seq: e.Index, At: time.Now()}, e.Err
 	})
 }
 
@@ -532,38 +518,27 @@ func (a *API) resign(c echo.Context) error {
 }
 
 func (a *API) watchElections(c echo.Context) error {
-	p, node, err := a.coord(c, rbac.Read, "election", "")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	events, err := node.WatchElections(ctx, p.Tenant)
-	if err != nil {
-		return a.lockFail(c, err)
-	}
-	return streamWS(ctx, a, c, events, func(e lockd.LockEvent) (ElectionChangeMessage, error) {
-		return ElectionChangeMessage{Type: string(e.Type), Name: e.Name, Leader: e.Owner, Term: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}, e.Err
+	return lockStream(a, c, "election", "", func(ctx context.Context, n *lockd.Node, t uuid.UUID) (<-chan lockd.LockEvent, error) {
+		return n.WatchElections(ctx, t)
+	}, func(e lockd.LockEvent) (live.Message, error) {
+		m := ElectionChangeMessage{Type: string(e.Type), Name: e.Name, Leader: e.Owner, Term: e.FencingToken, ExpiresAt: e.ExpiresAt, Index: e.Index}
+		return live.Message{Type: "election", Data: m, Seq: e.Index, At: time.Now()}, e.Err
 	})
 }
 
 func (a *API) observeElection(c echo.Context) error {
-	name, p, node, err := a.coordNamed(c, "name", rbac.Read, "election")
+	name, err := pathName(c, "name")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	events, err := node.Observe(ctx, p.Tenant, name)
-	if err != nil {
-		return a.lockFail(c, err)
-	}
-	return streamWS(ctx, a, c, events, func(e lockd.ElectionEvent) (ElectionEventMessage, error) {
+	return lockStream(a, c, "election", name, func(ctx context.Context, n *lockd.Node, t uuid.UUID) (<-chan lockd.ElectionEvent, error) {
+		return n.Observe(ctx, t, name)
+	}, func(e lockd.ElectionEvent) (live.Message, error) {
 		m := ElectionEventMessage{Leader: e.Leader, Term: e.Term, Index: e.Index}
 		if e.Leader != "" {
 			m.ExpiresAt = &e.ExpiresAt
 		}
-		return m, e.Err
+		return live.Message{Type: "leader", Data: m, Seq: e.Index, At: time.Now()}, e.Err
 	})
 }
 
@@ -718,73 +693,30 @@ func (a *API) listKV(c echo.Context) error {
 }
 
 func (a *API) watchKV(c echo.Context) error {
-	p, node, err := a.coord(c, rbac.Read, "kv", "")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	events, err := node.Watch(ctx, p.Tenant, c.QueryParam("prefix"))
-	if err != nil {
-		return a.lockFail(c, err)
-	}
-	return streamWS(ctx, a, c, events, func(e lockd.KVEvent) (KVEventMessage, error) {
+	prefix := c.QueryParam("prefix")
+	return lockStream(a, c, "kv", "", func(ctx context.Context, n *lockd.Node, t uuid.UUID) (<-chan lockd.KVEvent, error) {
+		return n.Watch(ctx, t, prefix)
+	}, func(e lockd.KVEvent) (live.Message, error) {
 		m := KVEventMessage{Type: string(e.Type), Key: e.Key, Revision: e.Revision}
 		if e.Type == lockd.EventPut {
 			m.Value = kvValue(e.Value)
 		}
-		return m, e.Err
+		return live.Message{Type: "kv", Data: m, Seq: e.Revision, At: time.Now()}, e.Err
 	})
 }
 
 // Cluster.
 
-// authorizeCluster decides who may see and change the Raft group, which
-// serves every tenant: a caller who is an admin or owner of at least one
-// tenant and whom that tenant's policy allows act on "cluster". An API
-// token counts in its own tenant only.
-func (a *API) authorizeCluster(c echo.Context, act string) error {
-	ctx := c.Request().Context()
-	id := identity(c)
-	var slugs []string
-	if id.Token != nil {
-		slugs = []string{id.Token.Tenant.Slug}
-	} else {
-		ms, err := a.tenancy.Memberships(ctx, id.UserID)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Role == tenancy.Owner || m.Role == tenancy.Admin {
-				slugs = append(slugs, m.Tenant.Slug)
-			}
-		}
-	}
-	for _, slug := range slugs {
-		p, err := a.auth.Scope(ctx, id, slug)
-		if err != nil {
-			return err
-		}
-		if p.Role != tenancy.Owner && p.Role != tenancy.Admin {
-			continue
-		}
-		if a.rbac.Authorize(ctx, p, act, rbac.Of(p, "cluster", "")) == nil {
-			return nil
-		}
-	}
-	return problem.Errorf(problem.CodeForbidden, "only an admin or owner of a tenant may %s the cluster", act)
-}
-
-// authorizeClusterChange allows changing the Raft group's membership only to
-// the platform's operators (SWITCHBOARD_OPERATORS): the group serves every
-// tenant, and anyone can sign up and own a tenant, so a tenant role is not
-// enough to add or remove a voter.
-func (a *API) authorizeClusterChange(c echo.Context) error {
+// authorizeCluster allows seeing and changing the Raft group only to the
+// platform's operators (SWITCHBOARD_OPERATORS): the group serves every
+// tenant, and anyone can sign up and own a tenant, so no tenant role is
+// enough to learn its nodes' addresses or to add or remove a voter.
+func (a *API) authorizeCluster(c echo.Context) error {
 	id := identity(c)
 	if id.Token == nil && slices.Contains(a.operators, strings.ToLower(id.Email)) {
 		return nil
 	}
-	return problem.Errorf(problem.CodeForbidden, "only the platform's operators (SWITCHBOARD_OPERATORS) may change the cluster's members")
+	return problem.Errorf(problem.CodeForbidden, "only the platform's operators (SWITCHBOARD_OPERATORS) may see or change the Raft group")
 }
 
 func clusterResponse(st lockd.Status) ClusterResponse {
@@ -797,7 +729,7 @@ func clusterResponse(st lockd.Status) ClusterResponse {
 }
 
 func (a *API) cluster(c echo.Context) error {
-	if err := a.authorizeCluster(c, rbac.Read); err != nil {
+	if err := a.authorizeCluster(c); err != nil {
 		return err
 	}
 	if a.locks == nil {
@@ -807,7 +739,7 @@ func (a *API) cluster(c echo.Context) error {
 }
 
 func (a *API) addVoter(c echo.Context) error {
-	if err := a.authorizeClusterChange(c); err != nil {
+	if err := a.authorizeCluster(c); err != nil {
 		return err
 	}
 	if a.locks == nil {
@@ -824,7 +756,7 @@ func (a *API) addVoter(c echo.Context) error {
 }
 
 func (a *API) removeVoter(c echo.Context) error {
-	if err := a.authorizeClusterChange(c); err != nil {
+	if err := a.authorizeCluster(c); err != nil {
 		return err
 	}
 	if a.locks == nil {
@@ -863,46 +795,30 @@ func pageByName[T any](items []T, name func(T) string, cursor string, limit int)
 	return items, base64.RawURLEncoding.EncodeToString([]byte(name(items[limit-1]))), nil
 }
 
-// streamWS serves events over a WebSocket as messages made by conv, until
-// the client leaves or the stream ends; a stream that ends on an error
-// (conv's error of its last event: the reader fell behind, the node reset
-// its state, shutdown) sends it as a problem before closing. It returns
-// after its relay goroutine has stopped; the caller cancels the
-// subscription.
-func streamWS[In, Out any](ctx context.Context, a *API, c echo.Context, events <-chan In, conv func(In) (Out, error)) error {
-	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan Out)
-	done := make(chan struct{})
-	var endErr error // written before out is closed, read after
-	go func() {
-		defer close(done)
-		defer close(out)
-		for {
-			var e In
-			var ok bool
-			select {
-			case e, ok = <-events:
-				if !ok {
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-			m, err := conv(e)
+// lockStream serves a stream of the lock service through the live hub: the
+// right to read kind (named name, or all of them) checked now and whenever
+// the caller's rights change, each event converted by conv. A terminal
+// event (its error: the reader fell behind, the node reset its state,
+// shutdown) ends the stream with that error.
+func lockStream[In any](a *API, c echo.Context, kind, name string, open func(ctx context.Context, node *lockd.Node, tenant uuid.UUID) (<-chan In, error), conv func(In) (live.Message, error)) error {
+	p := principal(c)
+	if a.locks == nil {
+		return errNoLockService
+	}
+	return a.live.Serve(c, live.Stream{Kind: kind, Action: rbac.Read, Object: rbac.Of(p, kind, name),
+		Open: func(ctx context.Context, _ live.Resume) (live.Source, error) {
+			ctx, cancel := context.WithCancel(ctx)
+			events, err := open(ctx, a.locks, p.Tenant)
 			if err != nil {
-				endErr = lockErr(err)
-				return
+				cancel()
+				return live.Source{}, lockErr(err)
 			}
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	return serveWS(a, c, out, func() error { return endErr })
+			return live.Relay(ctx, events, func(e In) (live.Message, error) {
+				m, err := conv(e)
+				if errors.Is(err, lockd.ErrSlowConsumer) {
+					return m, live.ErrTooSlow
+				}
+				return m, lockErr(err)
+			}, nil, cancel), nil
+		}})
 }

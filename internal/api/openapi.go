@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+
+	"switchboard/internal/web"
 )
 
 var pathParamRE = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -117,7 +119,7 @@ func problemResponse(desc string) object {
 // buildOpenAPI returns the OpenAPI 3.1 document of routes.
 func buildOpenAPI(routes []route) object {
 	g := &schemaGen{components: object{}}
-	g.schema(reflect.TypeOf(Problem{}))
+	g.schema(reflect.TypeOf(web.Problem{}))
 	paths := object{}
 	for _, r := range routes {
 		p := openAPIPath(r.Path)

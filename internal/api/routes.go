@@ -9,6 +9,7 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/web"
 )
 
 type authLevel int
@@ -32,8 +33,12 @@ type route struct {
 	Status   int // success status
 	Paged    bool
 	IfMatch  bool
-	Query    []queryParam // query parameters besides limit and cursor
-	handler  echo.HandlerFunc
+	// Idempotent routes (POSTs that create) honour Idempotency-Key: a
+	// repeat gets the first answer. Other POSTs (lock acquire, campaign,
+	// verify) must run each time, and their answers hold secrets.
+	Idempotent bool
+	Query      []queryParam // query parameters besides limit and cursor
+	handler    echo.HandlerFunc
 }
 
 // queryParam is a query parameter a route reads, for the OpenAPI document.
@@ -48,8 +53,8 @@ const v1 = "/api/v1"
 func (a *API) routes() []route {
 	t := v1 + "/tenants/:tenant"
 	rs := []route{
-		{Method: http.MethodGet, Path: "/healthz", Summary: "The process is up", Tag: "operations", Response: statusResponse{}, Status: 200, handler: a.healthz},
-		{Method: http.MethodGet, Path: "/readyz", Summary: "The server can serve: the database is reachable", Tag: "operations", Response: statusResponse{}, Status: 200, handler: a.readyz},
+		{Method: http.MethodGet, Path: "/healthz", Summary: "The process is up", Tag: "operations", Response: web.StatusResponse{}, Status: 200},
+		{Method: http.MethodGet, Path: "/readyz", Summary: "The server can serve: the database is reachable", Tag: "operations", Response: web.StatusResponse{}, Status: 200},
 		{Method: http.MethodGet, Path: v1 + "/openapi.json", Summary: "This OpenAPI document", Tag: "operations", Status: 200, handler: a.openAPI},
 		{Method: http.MethodGet, Path: v1 + "/docs", Summary: "A readable page of this API", Tag: "operations", Status: 200, handler: a.docsPage},
 
@@ -61,7 +66,7 @@ func (a *API) routes() []route {
 		{Method: http.MethodGet, Path: t, Summary: "A tenant and your role in it", Tag: "tenants", Auth: authTenant, Response: TenantResponse{}, Status: 200, handler: a.getTenant},
 
 		{Method: http.MethodGet, Path: t + "/teams", Summary: "List teams", Tag: "teams", Auth: authTenant, Response: List[tenancy.Team]{}, Status: 200, Paged: true, handler: listOf(a, "team", a.tenancy.ListTeams)},
-		{Method: http.MethodPost, Path: t + "/teams", Summary: "Create a team", Tag: "teams", Auth: authTenant, Request: CreateTeamRequest{}, Response: tenancy.Team{}, Status: 201, handler: a.createTeam},
+		{Method: http.MethodPost, Path: t + "/teams", Summary: "Create a team", Tag: "teams", Auth: authTenant, Request: CreateTeamRequest{}, Response: tenancy.Team{}, Status: 201, Idempotent: true, handler: a.createTeam},
 		{Method: http.MethodGet, Path: t + "/teams/:team", Summary: "Get a team (with its ETag)", Tag: "teams", Auth: authTenant, Response: tenancy.Team{}, Status: 200, handler: a.getTeam},
 		{Method: http.MethodPatch, Path: t + "/teams/:team", Summary: "Update a team (If-Match for optimistic concurrency)", Tag: "teams", Auth: authTenant, Request: UpdateTeamRequest{}, Response: tenancy.Team{}, Status: 200, IfMatch: true, handler: a.updateTeam},
 		{Method: http.MethodDelete, Path: t + "/teams/:team", Summary: "Delete a team", Tag: "teams", Auth: authTenant, Status: 204, handler: a.deleteTeam},
@@ -69,18 +74,18 @@ func (a *API) routes() []route {
 		{Method: http.MethodDelete, Path: t + "/teams/:team/members/:email", Summary: "Remove a member from a team", Tag: "teams", Auth: authTenant, Response: tenancy.Team{}, Status: 200, handler: a.removeTeamMember},
 
 		{Method: http.MethodGet, Path: t + "/members", Summary: "List members", Tag: "members", Auth: authTenant, Response: List[tenancy.Member]{}, Status: 200, Paged: true, handler: listOf(a, "member", a.tenancy.ListMembers)},
-		{Method: http.MethodPost, Path: t + "/members", Summary: "Add a member (invites an email with no account)", Tag: "members", Auth: authTenant, Request: AddMemberRequest{}, Response: tenancy.Member{}, Status: 201, handler: a.addMember},
+		{Method: http.MethodPost, Path: t + "/members", Summary: "Add a member (invites an email with no account)", Tag: "members", Auth: authTenant, Request: AddMemberRequest{}, Response: tenancy.Member{}, Status: 201, Idempotent: true, handler: a.addMember},
 		{Method: http.MethodPatch, Path: t + "/members/:user", Summary: "Change a member's role", Tag: "members", Auth: authTenant, Request: UpdateMemberRequest{}, Response: tenancy.Member{}, Status: 200, handler: a.updateMember},
 		{Method: http.MethodDelete, Path: t + "/members/:user", Summary: "Remove a member", Tag: "members", Auth: authTenant, Status: 204, handler: a.removeMember},
 
 		{Method: http.MethodGet, Path: t + "/tokens", Summary: "List API tokens", Tag: "tokens", Auth: authTenant, Response: List[auth.APIToken]{}, Status: 200, Paged: true, handler: listOf(a, "token", a.auth.ListTokens)},
-		{Method: http.MethodPost, Path: t + "/tokens", Summary: "Create an API token (its secret is shown once)", Tag: "tokens", Auth: authTenant, Request: CreateTokenRequest{}, Response: CreateTokenResponse{}, Status: 201, handler: a.createToken},
+		{Method: http.MethodPost, Path: t + "/tokens", Summary: "Create an API token (its secret is shown once)", Tag: "tokens", Auth: authTenant, Request: CreateTokenRequest{}, Response: CreateTokenResponse{}, Status: 201, Idempotent: true, handler: a.createToken},
 		{Method: http.MethodDelete, Path: t + "/tokens/:id", Summary: "Revoke an API token", Tag: "tokens", Auth: authTenant, Status: 204, handler: a.revokeToken},
 
 		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true, handler: listOf(a, "audit", a.audit.List)},
 
 		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules", Tag: "policies", Auth: authTenant, Response: List[rbac.Rule]{}, Status: 200, handler: a.listPolicies},
-		{Method: http.MethodPost, Path: t + "/policies", Summary: "Add a policy rule (RBAC with an optional ABAC condition)", Tag: "policies", Auth: authTenant, Request: CreatePolicyRequest{}, Response: rbac.Rule{}, Status: 201, handler: a.createPolicy},
+		{Method: http.MethodPost, Path: t + "/policies", Summary: "Add a policy rule (RBAC with an optional ABAC condition)", Tag: "policies", Auth: authTenant, Request: CreatePolicyRequest{}, Response: rbac.Rule{}, Status: 201, Idempotent: true, handler: a.createPolicy},
 		{Method: http.MethodDelete, Path: t + "/policies", Summary: "Remove a tenant policy rule named in the body", Tag: "policies", Auth: authTenant, Request: DeletePolicyRequest{}, Status: 204, handler: a.deletePolicyByBody},
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},
 	}

@@ -20,10 +20,10 @@ import (
 
 // claimsFor returns the claims of a valid access token for sub, changed by
 // the edits.
-func claimsFor(sub string, edits ...func(jwt.MapClaims)) jwt.MapClaims {
+func (s *testServer) claimsFor(sub string, edits ...func(jwt.MapClaims)) jwt.MapClaims {
 	now := time.Now()
 	c := jwt.MapClaims{
-		"iss": testIssuer,
+		"iss": s.URL,
 		"sub": sub,
 		"aud": []string{auth.Audience},
 		"iat": now.Unix(),
@@ -81,7 +81,7 @@ func TestJWT_AttacksAreUnauthenticated(t *testing.T) {
 
 	// The control: a token crafted here the way the server signs is accepted,
 	// so each refusal below is the attack's doing.
-	s.must(200, "GET", "/api/v1/tenants/acme/teams", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID)), nil)
+	s.must(200, "GET", "/api/v1/tenants/acme/teams", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID)), nil)
 
 	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -113,25 +113,25 @@ func TestJWT_AttacksAreUnauthenticated(t *testing.T) {
 		name  string
 		token string
 	}{
-		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claimsFor(adaID))},
+		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, s.claimsFor(adaID))},
 		{"alg none header on a real signature", b64(map[string]string{"alg": "none", "typ": "JWT"}) + "." + parts[1] + "." + parts[2]},
 		{"alg none header, no signature", b64(map[string]string{"alg": "none", "typ": "JWT"}) + "." + parts[1] + "."},
-		{"HS256 keyed with the public key bytes", sign(t, jwt.SigningMethodHS256, []byte(pub), claimsFor(adaID))},
-		{"HS256 keyed with the public key PEM", sign(t, jwt.SigningMethodHS256, pubPEM, claimsFor(adaID))},
-		{"HS512 keyed with the public key bytes", sign(t, jwt.SigningMethodHS512, []byte(pub), claimsFor(adaID))},
-		{"another Ed25519 key", sign(t, jwt.SigningMethodEdDSA, otherKey, claimsFor(adaID))},
-		{"expired", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) {
+		{"HS256 keyed with the public key bytes", sign(t, jwt.SigningMethodHS256, []byte(pub), s.claimsFor(adaID))},
+		{"HS256 keyed with the public key PEM", sign(t, jwt.SigningMethodHS256, pubPEM, s.claimsFor(adaID))},
+		{"HS512 keyed with the public key bytes", sign(t, jwt.SigningMethodHS512, []byte(pub), s.claimsFor(adaID))},
+		{"another Ed25519 key", sign(t, jwt.SigningMethodEdDSA, otherKey, s.claimsFor(adaID))},
+		{"expired", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) {
 			c["iat"], c["nbf"], c["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 		}))},
-		{"wrong iss", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { c["iss"] = "http://evil.test" }))},
-		{"missing iss", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "iss") }))},
-		{"wrong aud", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { c["aud"] = []string{"another-api"} }))},
-		{"missing aud", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "aud") }))},
-		{"missing exp", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "exp") }))},
-		{"issued in the future", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { c["iat"] = time.Now().Add(time.Hour).Unix() }))},
-		{"not valid yet", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor(adaID, func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() }))},
-		{"sub is not a user id", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor("ada@acme.test"))},
-		{"sub of no user", sign(t, jwt.SigningMethodEdDSA, s.Key, claimsFor("00000000-0000-4000-8000-000000000000"))},
+		{"wrong iss", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { c["iss"] = "http://evil.test" }))},
+		{"missing iss", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "iss") }))},
+		{"wrong aud", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { c["aud"] = []string{"another-api"} }))},
+		{"missing aud", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "aud") }))},
+		{"missing exp", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { delete(c, "exp") }))},
+		{"issued in the future", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { c["iat"] = time.Now().Add(time.Hour).Unix() }))},
+		{"not valid yet", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor(adaID, func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(time.Hour).Unix() }))},
+		{"sub is not a user id", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor("ada@acme.test"))},
+		{"sub of no user", sign(t, jwt.SigningMethodEdDSA, s.Key, s.claimsFor("00000000-0000-4000-8000-000000000000"))},
 		{"tampered payload: sub of another user", parts[0] + "." + b64(payload) + "." + parts[2]},
 		{"tampered signature", parts[0] + "." + parts[1] + "." + string(flipped)},
 		{"signature removed", parts[0] + "." + parts[1] + "."},

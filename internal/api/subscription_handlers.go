@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,14 +60,7 @@ func (a *API) authorizeSubscription(c echo.Context, act string) (string, error) 
 	if err := a.rbac.Authorize(c.Request().Context(), p, act, rbac.Of(p, "stream", "")); err != nil {
 		return "", err
 	}
-	if c.Param("name") == "" {
-		return "", nil
-	}
-	name, err := url.PathUnescape(c.Param("name"))
-	if err != nil {
-		return "", problem.Invalid(map[string]string{"name": "is not a valid URL path segment"})
-	}
-	return name, nil
+	return c.Param("name"), nil
 }
 
 func (a *API) createSubscription(c echo.Context) error {

@@ -46,7 +46,7 @@ func (a *API) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
+	markSecret(c)
 	return c.JSON(http.StatusCreated, CreateTokenResponse{APIToken: t, Token: secret})
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -14,7 +16,6 @@ import (
 	"switchboard/internal/lockd"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
-	"switchboard/internal/tenancy"
 	"switchboard/views"
 )
 
@@ -54,7 +55,7 @@ func (u *UI) coordinationPage(c echo.Context) error {
 		case problem.Code(err) != problem.CodeForbidden:
 			return err
 		}
-		if u.maySeeCluster(ctx, p) {
+		if u.maySeeCluster(c) {
 			cv := u.clusterView()
 			v.Cluster = &cv
 		}
@@ -92,8 +93,8 @@ func liveList[R any](u *UI, c echo.Context, kind string, rows func(auth.Principa
 
 func (u *UI) coordinationCluster(c echo.Context) error {
 	p := principal(c)
-	if u.d.Locks == nil || !u.maySeeCluster(c.Request().Context(), p) {
-		return problem.Errorf(problem.CodeForbidden, "only admins and owners see the cluster")
+	if u.d.Locks == nil || !u.maySeeCluster(c) {
+		return problem.Errorf(problem.CodeForbidden, "only the platform's operators see the Raft group")
 	}
 	return render(c, http.StatusOK, views.ClusterCard(p.TenantSlug, u.clusterView()))
 }
@@ -213,13 +214,11 @@ func serviceMessage(err error) (string, error) {
 	return "", err
 }
 
-// maySeeCluster applies the REST API's rule for GET /api/v1/cluster within
-// this tenant: admins and owners whom the tenant's policy lets read it.
-func (u *UI) maySeeCluster(ctx context.Context, p auth.Principal) bool {
-	if p.Role != tenancy.Owner && p.Role != tenancy.Admin {
-		return false
-	}
-	return u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "cluster", "")) == nil
+// maySeeCluster applies the REST API's rule for GET /api/v1/cluster: the
+// platform's operators only.
+func (u *UI) maySeeCluster(c echo.Context) bool {
+	s, ok := c.Get(sessionKey).(auth.Session)
+	return ok && slices.Contains(u.operators, strings.ToLower(s.Email))
 }
 
 func (u *UI) clusterView() views.ClusterView {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -39,9 +40,28 @@ func withActor(ctx context.Context, s auth.Session) context.Context {
 	return audit.WithActor(ctx, a)
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site. It reads next as a
+// browser would before following it (the URL standard drops every tab and
+// newline, trims control characters and spaces at the ends, and takes a
+// backslash for a slash), so "/\t/evil.test" cannot turn into
+// "//evil.test" in the browser; only a path on this origin passes, and the
+// normalised form is what is sent back.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	next = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, next)
+	next = strings.TrimFunc(next, func(r rune) bool { return r <= ' ' })
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.ContainsFunc(next, unicode.IsControl) {
 		return "/"
 	}
 	return next

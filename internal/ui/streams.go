@@ -10,7 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"switchboard/internal/api"
 	"switchboard/internal/auth"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/problem"
@@ -269,8 +268,8 @@ func readMessage(err error) (string, error) {
 	return pe.Message, nil
 }
 
-// streamName is the :stream path parameter (see api.PathParam).
-func streamName(c echo.Context) (string, error) { return api.PathParam(c, "stream") }
+// streamName is the :stream path parameter (decoded once by the server).
+func streamName(c echo.Context) (string, error) { return c.Param("stream"), nil }
 
 func eventRow(e eventstore.Event) views.EventRow {
 	return views.EventRow{Position: e.Position, Stream: e.Stream, Type: e.Type, Version: e.Version,

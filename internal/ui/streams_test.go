@@ -5,13 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/eventstore"
 	"switchboard/views"
@@ -88,24 +84,6 @@ func seq(from, to int64) []int64 {
 		out = append(out, p)
 	}
 	return out
-}
-
-func TestStreamName_UnescapesOnce(t *testing.T) {
-	for _, name := range []string{"order-1", "a b", "a/b", "50%", "a%41", "café", "x?y#z"} {
-		e := echo.New()
-		var got string
-		e.GET("/t/:tenant/streams/:stream", func(c echo.Context) error {
-			var err error
-			got, err = streamName(c)
-			return err
-		})
-		req := httptest.NewRequest(http.MethodGet, views.StreamPath("acme", name), nil)
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK || got != name {
-			t.Errorf("%q: status %d, name %q", name, rec.Code, got)
-		}
-	}
 }
 
 func TestStreamPage_EscapesEventsAndKeepsNumbers(t *testing.T) {

@@ -11,31 +11,43 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"switchboard/internal/api"
+	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
+	"switchboard/internal/lockd"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/web"
 	"switchboard/static"
 	"switchboard/views"
 )
 
 // Deps is what the UI needs.
 type Deps struct {
-	API     api.Deps
-	BaseURL string // the server's public URL: its origin is the only one allowed to post
+	Auth    *auth.Service
+	Tenancy *tenancy.Store
+	RBAC    *rbac.Service
+	Audit   *audit.Log
+	Idem    *idempotency.Store
+	Locks   *lockd.Node       // nil: the lock pages say the service is not running
+	Events  *eventstore.Store // nil: the stream pages say the store is not running
+	// Operators are the emails of the platform's operators, who alone see
+	// the Raft group.
+	Operators []string
 }
 
 // UI is the browser surface.
 type UI struct {
-	idem    *idempotency.Store
-	auth    *auth.Service
-	tenancy *tenancy.Store
-	rbac    *rbac.Service
-	d       api.Deps
-	origin  string
-	secure  bool
+	idem      *idempotency.Store
+	auth      *auth.Service
+	tenancy   *tenancy.Store
+	rbac      *rbac.Service
+	d         Deps
+	operators []string
+	origin    string // the only origin allowed to post (the server's public one)
+	secure    bool   // cookies are Secure (the public URL is https)
 }
 
 const (
@@ -43,18 +55,25 @@ const (
 	anonCSRF      = "sb_csrf" // double-submit token for the sign-in and sign-up forms
 	sessionKey    = "switchboard.session"
 	pageKey       = "switchboard.page"
-	principalKey  = "switchboard.ui.principal"
 )
 
-// Register adds the UI's routes and static files to e, and makes the API's
-// error handler render pages for browser routes.
-func Register(e *echo.Echo, a *api.API, d Deps) *UI {
-	u := &UI{idem: d.API.Idem, auth: d.API.Auth, tenancy: d.API.Tenancy, rbac: d.API.RBAC, d: d.API}
-	if bu, err := url.Parse(d.BaseURL); err == nil {
-		u.origin = bu.Scheme + "://" + bu.Host
-		u.secure = bu.Scheme == "https"
+// New returns the UI; Mount adds its routes to a server.
+func New(d Deps) *UI {
+	u := &UI{idem: d.Idem, auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, d: d}
+	for _, op := range d.Operators {
+		if op = strings.ToLower(strings.TrimSpace(op)); op != "" {
+			u.operators = append(u.operators, op)
+		}
 	}
-	a.OnError(u.renderError)
+	return u
+}
+
+// Mount adds the UI's routes and static files to s, and has s render errors
+// on browser routes as pages.
+func (u *UI) Mount(s *web.Server) {
+	u.origin, u.secure = s.Origin(), s.Secure()
+	s.OnError(u.renderError)
+	e := s.Echo()
 
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static.FS)))))
 
@@ -90,7 +109,6 @@ func Register(e *echo.Echo, a *api.API, d Deps) *UI {
 	t.POST("/policies/:id/delete", u.deletePolicy)
 	u.registerCoordination(t)
 	u.registerStreams(t)
-	return u
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {
@@ -110,7 +128,7 @@ func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") =
 
 // renderError draws errors on browser routes as pages (or, for htmx, as a
 // flash); API routes keep problem+json.
-func (u *UI) renderError(c echo.Context, p api.Problem) bool {
+func (u *UI) renderError(c echo.Context, p web.Problem) bool {
 	path := c.Request().URL.Path
 	if strings.HasPrefix(path, "/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/static/") {
 		return false
@@ -244,7 +262,8 @@ func (u *UI) tenant(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set(principalKey, p)
+		ck, _ := c.Cookie(sessionCookie) // present: session() loaded it
+		web.SetPrincipal(c, p, web.Credential{Session: ck.Value})
 		page := c.Get(pageKey).(views.Page)
 		page.Current = p.TenantSlug
 		c.Set(pageKey, page)
@@ -264,7 +283,7 @@ func (u *UI) clearCookie(c echo.Context, name string) {
 	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: u.secure, SameSite: http.SameSiteLaxMode})
 }
 
-func principal(c echo.Context) auth.Principal { return c.Get(principalKey).(auth.Principal) }
+func principal(c echo.Context) auth.Principal { return web.PrincipalOf(c) }
 
 func withFlash(p views.Page, kind, msg string) views.Page {
 	p.Flash = &views.Flash{Kind: kind, Message: msg}

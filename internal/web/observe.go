@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/audit"
-	"switchboard/internal/auth"
-	"switchboard/internal/problem"
 )
 
 type requestIDKey struct{}
@@ -85,7 +83,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 // observe is the outermost middleware: request id, access log, metrics, and
 // the audit actor's address, for every request including static files.
-func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		req := c.Request()
@@ -98,8 +96,7 @@ func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx = audit.WithActor(ctx, audit.Actor{Name: "anonymous", RemoteAddr: c.RealIP(), RequestID: id})
 		c.SetRequest(req.WithContext(ctx))
 
-		err := next(c)
-		if err != nil {
+		if err := next(c); err != nil {
 			c.Error(err) // writes the problem response so the status below is final
 		}
 		route := c.Path()
@@ -108,100 +105,16 @@ func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		elapsed := time.Since(start)
-		a.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(status)).Inc()
-		a.metrics.duration.WithLabelValues(req.Method, route).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(req.Method, route).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
 		}
 		if !strings.HasPrefix(route, "/static/") || status >= 400 {
-			a.log.Log(ctx, level, "request", "method", req.Method, "path", req.URL.Path, "route", route,
+			s.log.Log(ctx, level, "request", "method", req.Method, "path", req.URL.Path, "route", route,
 				"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", c.RealIP())
 		}
 		return nil
 	}
 }
-
-const (
-	identityKey  = "switchboard.identity"
-	principalKey = "switchboard.principal"
-)
-
-// bearer returns the bearer credential of the request, or "".
-func bearer(c echo.Context) string {
-	h := c.Request().Header.Get(echo.HeaderAuthorization)
-	scheme, cred, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(cred)
-}
-
-// authenticate checks the bearer credential and stores the identity.
-func (a *API) authenticate(c echo.Context) (auth.Identity, error) {
-	tok := bearer(c)
-	if tok == "" {
-		return auth.Identity{}, problem.Errorf(problem.CodeUnauthenticated, "send credentials as Authorization: Bearer <token>")
-	}
-	id, err := a.auth.Authenticate(c.Request().Context(), tok)
-	if err != nil {
-		return auth.Identity{}, err
-	}
-	c.Set(identityKey, id)
-	return id, nil
-}
-
-// requireIdentity authenticates the bearer credential and, for a user,
-// loads who they are.
-func (a *API) requireIdentity(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := a.authenticate(c)
-		if err != nil {
-			return err
-		}
-		if id.Token != nil {
-			setActor(c, [16]byte{}, "token:"+id.Token.Name)
-			return next(c)
-		}
-		u, err := a.auth.User(c.Request().Context(), id)
-		if err != nil {
-			return err
-		}
-		id.Email = u.Email
-		c.Set(identityKey, id)
-		setActor(c, u.ID, u.Email)
-		return next(c)
-	}
-}
-
-// requireTenant authenticates and scopes the request to the :tenant in its
-// path. A tenant the caller cannot see is not found.
-func (a *API) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := a.authenticate(c)
-		if err != nil {
-			return err
-		}
-		p, err := a.auth.Scope(c.Request().Context(), id, c.Param("tenant"))
-		if err != nil {
-			return err
-		}
-		if p.TokenID != [16]byte{} {
-			setActor(c, [16]byte{}, p.Name)
-		} else {
-			setActor(c, p.UserID, p.Name)
-		}
-		c.Set(principalKey, p)
-		return next(c)
-	}
-}
-
-func setActor(c echo.Context, id [16]byte, name string) {
-	req := c.Request()
-	act := audit.ActorFrom(req.Context())
-	act.ID, act.Name = id, name
-	c.SetRequest(req.WithContext(audit.WithActor(req.Context(), act)))
-}
-
-func identity(c echo.Context) auth.Identity   { return c.Get(identityKey).(auth.Identity) }
-func principal(c echo.Context) auth.Principal { return c.Get(principalKey).(auth.Principal) }

@@ -1,8 +1,10 @@
-package api
+package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,7 +27,17 @@ var statusOf = map[string]int{
 	problem.CodeRateLimited:     http.StatusTooManyRequests,
 	problem.CodeUnavailable:     http.StatusServiceUnavailable,
 	problem.CodeInternal:        http.StatusInternalServerError,
-	"method_not_allowed":        http.StatusMethodNotAllowed,
+	codeMethodNotAllowed:        http.StatusMethodNotAllowed,
+}
+
+const codeMethodNotAllowed = "method_not_allowed"
+
+// StatusOf returns the HTTP status of an error code (500 for unknown ones).
+func StatusOf(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
 
 // Problem is an RFC 9457 problem document with Switchboard's extensions.
@@ -43,12 +55,11 @@ type Problem struct {
 // fromEcho turns the router's own errors (no route, wrong method, body too
 // large) into application errors.
 func fromEcho(he *echo.HTTPError) *problem.Error {
-	msg := http.StatusText(he.Code)
 	switch he.Code {
 	case http.StatusNotFound:
 		return problem.Errorf(problem.CodeNotFound, "no such resource")
 	case http.StatusMethodNotAllowed:
-		return problem.Errorf("method_not_allowed", "method not allowed on this resource")
+		return problem.Errorf(codeMethodNotAllowed, "method not allowed on this resource")
 	case http.StatusRequestEntityTooLarge:
 		return problem.Errorf(problem.CodeTooLarge, "the request body is too large")
 	case http.StatusUnauthorized:
@@ -61,13 +72,13 @@ func fromEcho(he *echo.HTTPError) *problem.Error {
 		return problem.Errorf(problem.CodeUnavailable, "service unavailable")
 	}
 	if he.Code >= 400 && he.Code < 500 {
-		return problem.Errorf(problem.CodeInvalid, "%s", msg)
+		return problem.Errorf(problem.CodeInvalid, "%s", http.StatusText(he.Code))
 	}
 	return nil
 }
 
-// ProblemFor returns the problem document and status for err; errors that
-// are not application errors are logged and answered without internals.
+// ProblemFor returns the problem document for err; errors that are not
+// application errors are logged and answered without internals.
 func ProblemFor(ctx context.Context, log *slog.Logger, err error, path string) Problem {
 	pe, ok := problem.As(err)
 	if !ok {
@@ -83,10 +94,7 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error, path string) P
 		}
 		pe = problem.Errorf(problem.CodeInternal, "an internal error occurred; quote the request id when reporting it")
 	}
-	status, known := statusOf[pe.Code]
-	if !known {
-		status = http.StatusInternalServerError
-	}
+	status := StatusOf(pe.Code)
 	return Problem{
 		Type:      "urn:switchboard:problem:" + pe.Code,
 		Title:     http.StatusText(status),
@@ -99,28 +107,46 @@ func ProblemFor(ctx context.Context, log *slog.Logger, err error, path string) P
 	}
 }
 
+// ErrorRenderer lets a face answer errors on its own routes (the UI draws
+// pages); it returns true when it wrote the response.
+type ErrorRenderer func(c echo.Context, p Problem) bool
+
 // errorHandler is echo's HTTPErrorHandler for the whole server.
-func (a *API) errorHandler(err error, c echo.Context) {
+func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	req := c.Request()
-	p := ProblemFor(req.Context(), a.log, err, req.URL.Path)
+	p := ProblemFor(req.Context(), s.log, err, req.URL.Path)
 	if pe, ok := problem.As(err); ok && pe.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(pe.RetryAfter))
 	}
-	if a.onError != nil && a.onError(c, p) {
-		return
+	for _, r := range s.renderers {
+		if r(c, p) {
+			return
+		}
 	}
+	WriteProblem(c, p)
+}
+
+// WriteProblem answers p as application/problem+json.
+func WriteProblem(c echo.Context, p Problem) {
+	h := c.Response().Header()
 	if p.Status == http.StatusUnauthorized {
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
 	}
-	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	h.Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)
-	if req.Method == http.MethodHead {
+	if c.Request().Method == http.MethodHead {
 		return
 	}
-	if err := writeJSON(c.Response(), p); err != nil {
-		a.log.DebugContext(req.Context(), "write problem", "err", err)
-	}
+	_ = WriteJSON(c.Response(), p) // the client went away: nothing to tell it
+}
+
+// WriteJSON encodes v without escaping HTML characters (JSON answers are
+// not HTML, and nosniff keeps browsers from reading them as such).
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

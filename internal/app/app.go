@@ -1,0 +1,296 @@
+// Package app is Switchboard's composition root: it builds the whole
+// application — database (a private PostgreSQL when no URL is given), keys,
+// the Raft node, the event store, identity, authorization, the live hub, the
+// web server with the API and the UI mounted — from one Config. cmd/server
+// and every test that needs a running server build it here, so tests
+// exercise the wiring production runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"switchboard/internal/api"
+	"switchboard/internal/audit"
+	"switchboard/internal/auth"
+	"switchboard/internal/database"
+	"switchboard/internal/eventstore"
+	"switchboard/internal/idempotency"
+	"switchboard/internal/live"
+	"switchboard/internal/lockd"
+	"switchboard/internal/pgembed"
+	"switchboard/internal/rbac"
+	"switchboard/internal/tenancy"
+	"switchboard/internal/ui"
+	"switchboard/internal/web"
+)
+
+// Config is everything the application is built from. cmd/server fills it
+// from the environment and flags; tests fill it directly.
+type Config struct {
+	Addr        string // listen address, unless Listener is set
+	DatabaseURL string // empty: a private PostgreSQL in DataDir/postgres
+	DataDir     string // private database, generated keys, the Raft log
+	// BaseURL is the public URL (default http://<listen address>): the
+	// issuer of tokens and the one browser origin the server accepts.
+	BaseURL    string
+	JWTKey     string // base64 Ed25519 seed; empty: DataDir/jwt-ed25519.pem
+	TrustProxy bool
+
+	NodeID      string
+	RaftAddr    string
+	RaftPeers   []lockd.Peer
+	RaftJoin    bool
+	RaftTimeout time.Duration // default 500ms
+	// PeerURLs maps the Raft group's node ids to their Switchboard URLs.
+	PeerURLs map[string]string
+
+	Operators    []string // emails of the platform's operators
+	MetricsToken string   // lets GET /metrics on the main listener answer its bearer
+	MetricsAddr  string   // serves /metrics on a listener of its own
+
+	// BodyTimeout is how long a request body may take to arrive.
+	BodyTimeout time.Duration
+	// Auth tunes the identity service (sign-in limits, token lifetimes);
+	// Issuer and Key are set here.
+	Auth auth.Config
+	// Live tunes the WebSocket hub; Origin is set here.
+	Live live.Config
+
+	// Listener, when set, is where the server listens (tests: 127.0.0.1:0).
+	Listener net.Listener
+	Log      *slog.Logger
+}
+
+// App is a built application. Its fields are for tests and benchmarks.
+type App struct {
+	cfg      Config
+	URL      string // the listener's own URL
+	DB       *database.DB
+	Auth     *auth.Service
+	Tenancy  *tenancy.Store
+	RBAC     *rbac.Service
+	Locks    *lockd.Node
+	Events   *eventstore.Store
+	Live     *live.Hub
+	Web      *web.Server
+	Registry *prometheus.Registry
+
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	metrics *http.Server
+	closers []func() error // run in reverse order by Close
+	sweeps  sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// New builds the application from cfg and starts its background parts
+// (Raft, the event store's sequencer, the live hub, sweeps); Serve serves
+// HTTP, Close stops everything. On error, what was started is stopped.
+func New(ctx context.Context, cfg Config) (_ *App, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(web.LogHandler(slog.NewJSONHandler(os.Stderr, nil)))
+	}
+	if cfg.RaftTimeout <= 0 {
+		cfg.RaftTimeout = 500 * time.Millisecond
+	}
+	a := &App{cfg: cfg, log: cfg.Log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	log := cfg.Log
+
+	a.ln = cfg.Listener
+	if a.ln == nil {
+		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	a.closers = append(a.closers, func() error { a.ln.Close(); return nil })
+	a.URL = "http://" + a.ln.Addr().String()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = a.URL
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		pg, err := pgembed.Start(ctx, pgembed.Config{DataDir: filepath.Join(cfg.DataDir, "postgres"), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, pg.Stop)
+		dbURL = pg.URL()
+		log.Info("private PostgreSQL started", "data_dir", filepath.Join(cfg.DataDir, "postgres"))
+	}
+	if a.DB, err = database.Open(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() error { a.DB.Close(); return nil })
+	if err := database.Migrate(ctx, a.DB.Pool); err != nil {
+		return nil, err
+	}
+
+	key, err := auth.LoadSigningKey(cfg.JWTKey, filepath.Join(cfg.DataDir, "jwt-ed25519.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if cfg.NodeID == "" {
+		cfg.NodeID = "node1"
+	}
+	a.Locks, err = lockd.New(lockd.Config{NodeID: cfg.NodeID, BindAddr: cfg.RaftAddr, DataDir: raftDir, Peers: cfg.RaftPeers, Join: cfg.RaftJoin,
+		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout, LeaderLeaseTimeout: cfg.RaftTimeout / 2}, log)
+	if err != nil {
+		return nil, fmt.Errorf("raft: %w", err)
+	}
+	a.closers = append(a.closers, a.Locks.Close)
+
+	if a.Events, err = eventstore.New(eventstore.Config{}, a.DB, log.With("component", "eventstore")); err != nil {
+		return nil, err
+	}
+	if err := a.Events.Start(); err != nil {
+		return nil, fmt.Errorf("event store: %w", err)
+	}
+	a.closers = append(a.closers, a.Events.Close)
+
+	a.Tenancy = tenancy.New(a.DB)
+	authCfg := cfg.Auth
+	authCfg.Issuer, authCfg.Key = cfg.BaseURL, key
+	if a.Auth, err = auth.New(authCfg, a.DB, a.Tenancy); err != nil {
+		return nil, err
+	}
+	a.RBAC = rbac.New(a.DB)
+	idem := idempotency.New(a.DB)
+
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Registry.MustRegister(a.Events.Collectors()...)
+	a.Web = web.New(web.Config{BaseURL: cfg.BaseURL, TrustProxy: cfg.TrustProxy, BodyTimeout: cfg.BodyTimeout, MetricsToken: cfg.MetricsToken,
+		Registry: a.Registry, Log: log, Ready: a.ready}, a.Auth)
+	liveCfg := cfg.Live
+	liveCfg.Origin, liveCfg.Log, liveCfg.Registry = a.Web.Origin(), log, a.Registry
+	a.Live = live.New(liveCfg, a.Web, a.RBAC, a.DB)
+	a.Live.Start()
+	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
+
+	a.Web.Mount(
+		api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
+			Locks: a.Locks, Events: a.Events, Operators: cfg.Operators, PeerURLs: cfg.PeerURLs, Log: log}),
+		ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
+			Locks: a.Locks, Events: a.Events, Operators: cfg.Operators}),
+	)
+
+	sweepCtx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "idempotency keys", time.Hour, idem.Sweep) })
+	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "login throttle", time.Minute, a.Auth.SweepLoginThrottle) })
+	a.closers = append(a.closers, func() error { stop(); a.sweeps.Wait(); return nil })
+
+	a.srv = &http.Server{Handler: a.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Web.MetricsHandler())
+		a.metrics = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	a.cfg = cfg
+	return a, nil
+}
+
+// ready reports whether the server can serve: the database answers and the
+// Raft group has a leader.
+func (a *App) ready(ctx context.Context) error {
+	if err := a.DB.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.Locks.Ready(); err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	return nil
+}
+
+// Serve answers HTTP until ctx ends, then drains requests for up to 15 s.
+// It returns the listener's error, or nil after a clean shutdown.
+func (a *App) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- a.srv.Serve(a.ln) }()
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", a.metrics.Addr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		go func() { errc <- a.metrics.Serve(mln) }()
+	}
+	a.log.Info("switchboard listening", "addr", a.ln.Addr().String(), "url", a.cfg.BaseURL)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	// Streams end first, so the HTTP server has no hijacked connection to
+	// wait for.
+	a.Live.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if a.metrics != nil {
+		_ = a.metrics.Shutdown(shutdownCtx) // only scrapes are lost
+	}
+	if err := a.srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close stops everything New started, in reverse order, and returns the
+// first error.
+func (a *App) Close() error {
+	var first error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Error("stop", "err", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	a.closers = nil
+	return first
+}
+
+// sweepEvery runs sweep (a deletion of expired rows) every interval until
+// ctx ends; an error is logged and the next round tries again.
+func sweepEvery(ctx context.Context, log *slog.Logger, what string, every time.Duration, sweep func(context.Context) (int64, error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Error("sweep "+what, "err", err)
+			}
+		}
+	}
+}
