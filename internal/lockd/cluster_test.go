@@ -403,12 +403,14 @@ func TestCluster_FollowersListWhatTheyApplied(t *testing.T) {
 }
 
 // TestCluster_WaitAppliedShowsTheWatchedChange: a change seen on one node's
-// watch stream carries its Raft index, and a lagging follower that waits for
-// that index shows the change as soon as the wait returns, not before.
+// watch stream carries the tenant's revision, and a lagging follower that
+// waits for that revision of that tenant shows the change as soon as the
+// wait returns, not before — however far other tenants' revisions are ahead
+// on the follower.
 func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	ctx := context.Background()
-	ten := uuid.New()
+	ten, busy := uuid.New(), uuid.New()
 	li := c.leaderIndex()
 	fi := (li + 1) % 3
 	leader, follower := c.node(li), c.node(fi)
@@ -418,6 +420,16 @@ func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another tenant's revision runs far ahead, and the follower has it.
+	var busyRev uint64
+	for i := range 10 {
+		kv, err := leader.Put(ctx, busy, fmt.Sprintf("k%d", i), nil, PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		busyRev = kv.Revision
+	}
+	c.waitConverged(10 * time.Second)
 
 	// Cut the follower off; the other two still commit.
 	c.pn.isolate(c.nodes[fi].addr, true)
@@ -431,11 +443,14 @@ func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no watch event for the acquire")
 	}
-	if ev.Type != EventAcquired || ev.Index != l.FencingToken {
-		t.Fatalf("event %+v, want acquired at index %d (the grant's entry)", ev, l.FencingToken)
+	if ev.Type != EventAcquired || ev.Index != l.FencingToken || ev.Index != 1 {
+		t.Fatalf("event %+v, want acquired at the tenant's first revision, the grant's fencing token %d", ev, l.FencingToken)
+	}
+	if busyRev <= ev.Index {
+		t.Fatalf("the busy tenant is at revision %d, not ahead of %d", busyRev, ev.Index)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err = follower.WaitApplied(short, ev.Index)
+	err = follower.WaitApplied(short, ten, ev.Index)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the cut-off follower's wait = %v, want it still waiting", err)
@@ -447,7 +462,7 @@ func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	c.pn.isolate(c.nodes[fi].addr, false)
 	long, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := follower.WaitApplied(long, ev.Index); err != nil {
+	if err := follower.WaitApplied(long, ten, ev.Index); err != nil {
 		t.Fatalf("wait after the heal: %v", err)
 	}
 	if locks, err := follower.AppliedLocks(ten); err != nil || len(locks) != 1 || locks[0].FencingToken != l.FencingToken {
@@ -471,8 +486,8 @@ func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first := <-obs; first.Leader != "" || first.Index < ev.Index {
-		t.Fatalf("observe's first event %+v, want no leader as of index %d or later", first, ev.Index)
+	if first := <-obs; first.Leader != "" || first.Index < ev.Index || first.Index >= busyRev {
+		t.Fatalf("observe's first event %+v, want no leader as of the tenant's revision %d or later (and not the other tenant's %d)", first, ev.Index, busyRev)
 	}
 	won, err := leader.Campaign(ctx, ten, "primary", "pod-a", time.Minute, 0)
 	if err != nil {
@@ -491,9 +506,10 @@ func TestCluster_WaitAppliedShowsTheWatchedChange(t *testing.T) {
 	gone, cancel2 := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel2()
 	done := make(chan error, 1)
-	go func() { done <- follower.WaitApplied(gone, math.MaxUint64) }()
+	go func() { done <- follower.WaitApplied(gone, ten, math.MaxUint64) }()
 	c.stop(fi)
 	if err := <-done; !errors.Is(err, errShuttingDown) {
 		t.Fatalf("wait on a stopping node = %v, want the shutdown error", err)
 	}
+	wantCode(t, leader.WaitApplied(ctx, uuid.Nil, 1), problem.CodeInvalid)
 }

@@ -77,7 +77,15 @@ func (k leaseKind) String() string {
 }
 
 // commandVersion is the first byte of every log entry this package writes.
-const commandVersion byte = 1
+// Version 2 entries number each tenant's changes with the tenant's own
+// revision counter. Version 1 entries were written by earlier versions,
+// which numbered every change with the entry's Raft index; Apply still
+// numbers them that way, so replaying a log that spans an upgrade hands out
+// the very numbers those versions did (see fsm.revise).
+const (
+	commandVersion       byte = 2
+	legacyCommandVersion byte = 1
+)
 
 // maxTokenLen bounds lease tokens and waiter request ids (we write 32 hex
 // characters; the bound only guards decoding).
@@ -130,14 +138,15 @@ func encodeCommand(c command) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeCommand parses and checks a log entry. It never panics; any entry it
-// returns satisfies command.check.
+// decodeCommand parses and checks a log entry of either version (both share
+// the JSON form; only the numbering Apply gives the entry differs). It never
+// panics; any entry it returns satisfies command.check.
 func decodeCommand(data []byte) (command, error) {
 	var c command
 	if len(data) < 2 {
 		return c, errors.New("command too short")
 	}
-	if data[0] != commandVersion {
+	if data[0] != commandVersion && data[0] != legacyCommandVersion {
 		return c, fmt.Errorf("unknown command version %d", data[0])
 	}
 	dec := json.NewDecoder(bytes.NewReader(data[1:]))

@@ -40,10 +40,11 @@
 // the state machine's clock is the largest stamp applied so far, and lease
 // expiry is itself a command (expire) the leader proposes when its clock
 // passes a lease's ExpiresAt. Tokens are drawn by the proposer and carried in
-// the command. A follower, or a node replaying its log after a restart,
-// reaches exactly the leader's state, and never ends a lease early or late
-// on account of its own clock. The leader's clock is wall time at start plus
-// monotonic time since, so a wall-clock step does not shorten leases.
+// the command; fencing tokens and revisions are counted by Apply itself. A
+// follower, or a node replaying its log after a restart, reaches exactly the
+// leader's state, and never ends a lease early or late on account of its own
+// clock. The leader's clock is wall time at start plus monotonic time since,
+// so a wall-clock step does not shorten leases.
 //
 // No double holder. A lease exists only with a holder; waiters queue FIFO
 // behind it and are granted only when the holder's lease ends (release or
@@ -52,11 +53,43 @@
 // still stop using it at its own send time + ttl at the latest; the fencing
 // token lets the protected resource reject a holder that did not.
 //
-// Fencing monotonic. A lock's fencing token (an election's term) is the Raft
-// index of the entry that granted it. Each grant comes in a later entry than
-// the last, and Raft indexes are durable and never reused, so tokens of one
-// lock strictly increase across leader changes and restarts. Verify answers
-// true only for the current holder's token while its lease runs.
+// Fencing monotonic. Every number a tenant is shown — a lock's fencing token,
+// an election's term, a key's Revision and CreateRevision, the Index of a
+// watch or observe event — is a value of that tenant's revision, a counter
+// held in the replicated state. Apply advances a tenant's revision by one in
+// every log entry that changes the tenant's state (a grant, renewal, release
+// or expiry, a waiter joining or leaving a queue, a put or delete), from the
+// entry and the state alone; the changes one entry makes to one tenant (a
+// release and the grant to the next waiter) share the new value. A lock's
+// fencing token is the revision of the entry that granted it. Each grant
+// comes in a later entry than the last, and the counters are replayed with
+// the log and carried by snapshots, so tokens of one lock (terms of one
+// election, revisions of one key, indexes along a stream) strictly increase
+// across leader changes, restarts and snapshot installs. Verify answers true
+// only for the current holder's token while its lease runs. WaitApplied
+// takes a tenant and one of its revisions.
+//
+// Numbers per tenant. The counters are per tenant, not Raft log indexes
+// (which earlier versions used), because a global counter is a side channel:
+// a tenant taking two tokens a minute apart would learn from their
+// difference how many writes every other tenant made in that minute. A
+// tenant's revision moves only with its own changes and with a new leader's
+// promote entry extending its own leases — never with another tenant's
+// writes. Raft indexes and terms remain for operators, in Status.
+//
+// Upgrading from Raft-index numbers. Numbers handed out before an upgrade
+// keep their meaning and are never handed out again. Log entries written by
+// earlier versions (command version 1) are still numbered by their Raft
+// index, as those versions numbered them, and raise a floor under every
+// tenant's revision to that index; a snapshot written by an earlier version
+// (snapshot version 1, no counters) sets the floor to the last Raft index it
+// covers. The floor is one number for all tenants, fixed at the upgrade: it
+// starts even a tenant whose locks left no trace in the state above every
+// token it was ever given, and tells a tenant only how long the log was
+// then, not how fast anyone writes now. Earlier versions cannot apply the
+// entries this version writes (command version 2) and refuse its
+// snapshots, so a multi-node group is upgraded whole — stop every node,
+// start them all on this version — never node by node.
 //
 // Grace period (the exact rule). A node that becomes leader, before it serves
 // a linearizable read or proposes any expiry, (1) commits a barrier so every

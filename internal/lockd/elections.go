@@ -12,9 +12,10 @@ import (
 )
 
 // An election is a lease like a lock, in its own name space, whose holder is
-// public: anyone may read or observe the leader. The term is the Raft index
-// of the win, so terms of one election strictly increase and double as
-// fencing tokens for whatever the leader does.
+// public: anyone may read or observe the leader. The term is the tenant's
+// revision at the win (as a lock's fencing token is), so terms of one
+// election strictly increase and double as fencing tokens for whatever the
+// leader does.
 
 // Campaign makes candidate the leader of election name with a lease of ttl,
 // waiting up to wait (first-come, first-served) while another candidate
@@ -150,9 +151,9 @@ func (n *Node) Observe(ctx context.Context, tenant uuid.UUID, name string) (<-ch
 	defer n.fsm.mu.RUnlock()
 	n.hub.mu.Lock()
 	defer n.hub.mu.Unlock()
-	first := ElectionEvent{Index: n.fsm.applied}
+	first := ElectionEvent{Index: n.fsm.revision(tenant)}
 	if ls := n.fsm.leases[k]; ls != nil {
-		first = ElectionEvent{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt), Index: n.fsm.applied}
+		first = ElectionEvent{Leader: ls.Owner, Term: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt), Index: first.Index}
 	}
 	s.push(first)
 	n.hub.addLocked(ctx, s)

@@ -378,7 +378,10 @@ func (c *cluster) waitConverged(timeout time.Duration) {
 		last := c.node(li).raft.LastIndex()
 		for _, i := range c.live() {
 			n := c.node(i)
-			if n == nil || n.raft.AppliedIndex() < last {
+			// The state machine's own index, not Raft's: Raft counts an
+			// entry applied when it hands it to the state machine, before
+			// the state machine has applied it.
+			if n == nil || n.fsmApplied() < last {
 				return false
 			}
 			if _, id := n.raft.LeaderWithID(); string(id) != c.nodes[li].id {
@@ -455,4 +458,11 @@ func replayOffline(t testing.TB, dir string) []byte {
 		f.Apply(&l)
 	}
 	return f.canonical()
+}
+
+// fsmApplied is the index of the last entry n's state machine has applied.
+func (n *Node) fsmApplied() uint64 {
+	n.fsm.mu.Lock()
+	defer n.fsm.mu.Unlock()
+	return n.fsm.applied
 }

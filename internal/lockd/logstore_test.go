@@ -127,7 +127,8 @@ func TestLogStore_MovesOldLogIntoWAL(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap := n.raft.LastIndex()
-			if _, err := n.Put(ctx, ten, "after-snapshot", []byte(`"x"`), PutOptions{}); err != nil {
+			last, err := n.Put(ctx, ten, "after-snapshot", []byte(`"x"`), PutOptions{})
+			if err != nil {
 				t.Fatal(err)
 			}
 			term := n.raft.CurrentTerm()
@@ -154,8 +155,8 @@ func TestLogStore_MovesOldLogIntoWAL(t *testing.T) {
 				}
 			}
 			l2, err := n.Acquire(ctx, ten, "new", "me", time.Hour, 0)
-			if err != nil || l2.FencingToken <= snap {
-				t.Fatalf("fencing after the move %d (log was at %d), %v", l2.FencingToken, snap, err)
+			if err != nil || l2.FencingToken <= last.Revision {
+				t.Fatalf("fencing after the move %d (the tenant was at revision %d), %v", l2.FencingToken, last.Revision, err)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
 
 	"switchboard/internal/problem"
@@ -321,13 +322,18 @@ func (n *Node) linearizable(ctx context.Context) error {
 	return nil
 }
 
-// WaitApplied blocks until this node's state includes the command at Raft
-// log index (the Index of a watch or observe event), or ctx ends. A display
-// served by one node after an event seen on another waits here, so it never
-// shows the state from before the event. Only commands reach the state
-// machine: an index of a no-op or barrier entry waits for the next command.
-func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
-	return n.fsm.waitApplied(ctx, index, n.closing)
+// WaitApplied blocks until this node's state includes the change of tenant
+// numbered revision (the Index of a watch or observe event, a fencing
+// token, a term or a KV revision of that tenant) and every earlier change of
+// the tenant, or ctx ends. A display served by one node after an event seen
+// on another waits here, so it never shows the state from before the event.
+// Revisions are per tenant: another tenant's changes never end the wait.
+// A node that is shutting down answers CodeUnavailable.
+func (n *Node) WaitApplied(ctx context.Context, tenant uuid.UUID, revision uint64) error {
+	if err := newRequest().tenant(tenant).err(); err != nil {
+		return err
+	}
+	return n.fsm.waitRevision(ctx, tenant, revision, n.closing)
 }
 
 func (n *Node) isReady() bool {
@@ -476,7 +482,9 @@ func (n *Node) Ready() error {
 	return nil
 }
 
-// Status reports the node's view of the cluster.
+// Status reports the node's view of the cluster, for operators: its
+// indexes are Raft log indexes, which count every tenant's writes, so they
+// must not reach a tenant.
 func (n *Node) Status() Status {
 	addr, id := n.raft.LeaderWithID()
 	st := Status{

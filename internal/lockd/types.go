@@ -14,9 +14,11 @@ type Lock struct {
 	// Token is the secret lease id: renew and release present it. It is
 	// never listed.
 	Token string
-	// FencingToken is the Raft log index of the entry that granted the lock.
-	// It is strictly greater than every earlier grant of the same lock, across
-	// leader changes and restarts; protected resources reject smaller ones.
+	// FencingToken is the tenant's revision at the grant (see doc.go,
+	// "Fencing monotonic"): a counter of this tenant's changes, which no
+	// other tenant's writes move. It is strictly greater than every earlier
+	// grant of the same lock, across leader changes, restarts and snapshot
+	// restores; protected resources reject smaller ones.
 	FencingToken uint64
 	// ExpiresAt is the end of the lease on the leader's clock. A holder must
 	// treat the lock as lost at its own send time + ttl at the latest.
@@ -39,8 +41,10 @@ type LockEvent struct {
 	Owner        string
 	FencingToken uint64
 	ExpiresAt    time.Time
-	// Index is the Raft log index of the entry that made the change; a node
-	// that has applied it (WaitApplied) shows the change.
+	// Index is the tenant's revision at the change: it grows along a stream,
+	// and a node that has reached it (WaitApplied with the tenant) shows the
+	// change. Changes made together (a release and the grant to the next
+	// waiter) share it.
 	Index uint64
 	// Err is set on the last event of a stream that ended for a reason other
 	// than the caller's context (ErrSlowConsumer, ErrStreamReset, shutdown);
@@ -68,7 +72,7 @@ type Leadership struct {
 	Name      string
 	Leader    string
 	Token     string // secret: renew and resign present it
-	Term      uint64 // Raft index of the win; strictly increasing per election
+	Term      uint64 // the tenant's revision at the win; strictly increasing per election
 	ExpiresAt time.Time
 }
 
@@ -91,8 +95,8 @@ type ElectionEvent struct {
 	Leader    string
 	Term      uint64
 	ExpiresAt time.Time
-	// Index is the Raft log index of the change, or, for the first event,
-	// the last index applied when the stream began.
+	// Index is the tenant's revision at the change, or, for the first event,
+	// the tenant's revision on this node when the stream began.
 	Index uint64
 	// Err is set on the last event of a stream that ended for a reason other
 	// than the caller's context; the channel is closed after it.
@@ -103,10 +107,12 @@ type ElectionEvent struct {
 type KV struct {
 	Key   string
 	Value []byte
-	// Revision is the Raft index of the last write of the key: it only grows,
-	// and is the value to pass as PutOptions.IfRevision.
+	// Revision is the tenant's revision at the last write of the key: it only
+	// grows, and is the value to pass as PutOptions.IfRevision. No other
+	// tenant's writes move it.
 	Revision uint64
-	// CreateRevision is the Raft index of the write that created the key.
+	// CreateRevision is the tenant's revision at the write that created the
+	// key.
 	CreateRevision uint64
 }
 
@@ -125,13 +131,15 @@ type KVEvent struct {
 	Type     EventType // EventPut or EventDeleted
 	Key      string
 	Value    []byte // nil for EventDeleted
-	Revision uint64 // Raft index of the change
+	Revision uint64 // the tenant's revision at the change
 	// Err is set on the last event of a stream that ended for a reason other
 	// than the caller's context; the channel is closed after it.
 	Err error
 }
 
-// Status is the node's view of the cluster.
+// Status is the node's view of the cluster, for operators only: Term and
+// the indexes are Raft's, shared by every tenant, and unlike a tenant's
+// revision they move with every tenant's writes.
 type Status struct {
 	NodeID       string
 	Addr         string // this node's Raft address
