@@ -54,10 +54,10 @@ func TestRLS_NoTenantSettingSeesNothing(t *testing.T) {
 	db := dbtest.New(t)
 	seedTwoTenants(t, db)
 	ctx := context.Background()
-	// As the connecting superuser the rows are there...
+	// As the connecting role, which owns the table, the rows are there...
 	var all int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM teams`).Scan(&all); err != nil || all != 2 {
-		t.Fatalf("superuser count = %d, %v; want 2", all, err)
+		t.Fatalf("owner count = %d, %v; want 2", all, err)
 	}
 	// ...but under the app role without app.tenant_id, nothing is visible.
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {

@@ -3,6 +3,8 @@ package pgembed
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,79 @@ func runAccount() (*account, error) {
 		return nil, fmt.Errorf("pgembed: user %s has uid 0; PostgreSQL refuses to run as root", name)
 	}
 	return &account{name: name, uid: uint32(uid), gid: uint32(gid)}, nil
+}
+
+// defaultStateRoots are where a cluster goes when its configured directory is
+// out of the run account's reach, in order: the system's state directory,
+// then the temp dir.
+func defaultStateRoots() []string {
+	return []string{"/var/lib/switchboard", filepath.Join(os.TempDir(), "switchboard")}
+}
+
+// resolveDataDir returns the directory the cluster lives in: dir itself,
+// unless acct (we are root) cannot reach it. Then it is a private directory
+// under the first usable root, named after dir's absolute path so that the
+// same configured dir always finds the same cluster again, and why says
+// what was wrong with dir. That directory is created (0700, owned by acct)
+// by prepareDataDir like any other; roots created here are 0755.
+func resolveDataDir(dir string, acct *account, roots []string) (actual string, why, err error) {
+	if acct == nil {
+		return dir, nil, nil
+	}
+	why = checkTraversable(existingAncestor(filepath.Dir(dir)), acct)
+	if why == nil {
+		return dir, nil, nil
+	}
+	sum := sha256.Sum256([]byte(dir))
+	name := "pgdata-" + hex.EncodeToString(sum[:8])
+	var errs []error
+	for _, root := range roots {
+		if err := prepareStateRoot(root, acct); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return filepath.Join(root, name), why, nil
+	}
+	return "", nil, fmt.Errorf("%w; and no private place was usable instead: %w", why, errors.Join(errs...))
+}
+
+// prepareStateRoot creates root (0755) if missing and checks it is safe to
+// keep a cluster in: reachable by acct, and owned by us (root) or acct with
+// no one else allowed to write, so no other user can have planted or can
+// swap the cluster directory. That matters in the temp dir, where anyone
+// may have made root (or a symbolic link by that name) first.
+func prepareStateRoot(root string, acct *account) error {
+	if err := mkdirParents(root, acct); err != nil {
+		return err
+	}
+	trusted := func(fi fs.FileInfo) error {
+		uid, _, ok := fileOwner(fi)
+		if ok && uid != uint32(os.Geteuid()) && uid != acct.uid {
+			return fmt.Errorf("pgembed: state dir %s is owned by uid %d, neither us nor %s", root, uid, acct.name)
+		}
+		return nil
+	}
+	li, err := os.Lstat(root)
+	if err != nil {
+		return fmt.Errorf("pgembed: state dir: %w", err)
+	}
+	if err := trusted(li); err != nil {
+		return err
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("pgembed: state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("pgembed: state dir %s is not a directory", root)
+	}
+	if err := trusted(fi); err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("pgembed: state dir %s is mode %v: others may write in it", root, fi.Mode().Perm())
+	}
+	return checkTraversable(root, acct)
 }
 
 // prepareDataDir makes sure dir can hold a cluster run by acct and reports

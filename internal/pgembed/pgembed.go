@@ -14,14 +14,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"switchboard/internal/database"
 )
 
 const (
 	// dbName is the database Start creates for Switchboard.
 	dbName = "switchboard"
-	// superuser is the cluster's bootstrap role (initdb -U).
+	// superuser is the cluster's bootstrap role (initdb -U). Only Start
+	// itself connects as it, to set the cluster up.
 	superuser = "postgres"
+	// appRole is the login role URL hands to the application: not a
+	// superuser, not BYPASSRLS, so row-level security applies to it (see
+	// database.CheckRole); CREATEROLE and owning the database are what the
+	// migrations need.
+	appRole = "switchboard"
 	// port only names the socket file (.s.PGSQL.5432); there is no TCP
 	// listener. It is passed explicitly so a PGPORT in the environment
 	// cannot move the socket away from the URL.
@@ -42,7 +49,11 @@ const (
 // Config says where the cluster lives.
 type Config struct {
 	// DataDir is the cluster directory. It is created and initialised with
-	// initdb when missing or empty. Required.
+	// initdb when missing or empty. Required. When we run as root and the
+	// postgres user cannot reach it (a clone under /root, or in a 0700
+	// temporary folder), the cluster goes to a private directory under
+	// /var/lib/switchboard (or, failing that, the temp dir) named after
+	// DataDir's absolute path instead; Server.DataDir says which.
 	DataDir string
 	// BinDir holds initdb and postgres. Optional: when empty the binaries
 	// are discovered ($PG_BINDIR, initdb on PATH, pg_config --bindir, then
@@ -50,6 +61,10 @@ type Config struct {
 	BinDir string
 	// Logger receives progress and unexpected-exit messages. Optional.
 	Logger *slog.Logger
+
+	// stateRoots replaces defaultStateRoots() in tests, which must not
+	// write under /var/lib.
+	stateRoots []string
 }
 
 // Server is a running PostgreSQL postmaster started by Start. Its methods
@@ -103,6 +118,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	acct, err := runAccount()
 	if err != nil {
 		return nil, err
+	}
+	roots := cfg.stateRoots
+	if roots == nil {
+		roots = defaultStateRoots()
+	}
+	configured := dataDir
+	dataDir, why, err := resolveDataDir(configured, acct, roots)
+	if err != nil {
+		return nil, err
+	}
+	if why != nil {
+		log.Info("embedded PostgreSQL: the configured data dir is out of the postgres user's reach; using a private dir instead",
+			"data_dir", dataDir, "configured", configured, "reason", why)
 	}
 	fresh, err := prepareDataDir(dataDir, acct)
 	if err != nil {
@@ -163,22 +191,28 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ready.Store(true)
-	if err := s.ensureDatabase(ctx); err != nil {
+	if err := s.prepareDatabase(ctx); err != nil {
 		if stopErr := s.Stop(); stopErr != nil {
 			err = errors.Join(err, stopErr)
 		}
 		return nil, err
 	}
 	log.Info("embedded PostgreSQL ready",
-		"pid", cmd.Process.Pid, "data_dir", dataDir, "socket_dir", sockDir,
+		"pid", cmd.Process.Pid, "data_dir", dataDir, "socket_dir", sockDir, "role", appRole,
 		"log", s.logPath, "bin_dir", bin, "elapsed", time.Since(startedAt).Round(time.Millisecond))
 	return s, nil
 }
 
 // URL returns the DATABASE_URL of database "switchboard" on this server, as
-// user postgres over the private Unix socket, for example
-// "postgres://postgres@/switchboard?host=/tmp/sbpg123&port=5432&sslmode=disable".
-func (s *Server) URL() string { return s.connString(dbName) }
+// role switchboard (which owns the database and is no superuser) over the
+// private Unix socket, for example
+// "postgres://switchboard@/switchboard?host=/tmp/sbpg123&port=5432&sslmode=disable".
+func (s *Server) URL() string { return s.connString(appRole, dbName) }
+
+// DataDir returns the cluster directory in use: Config.DataDir made
+// absolute, or the private directory the cluster was moved to when the
+// postgres user could not reach that.
+func (s *Server) DataDir() string { return s.dataDir }
 
 // Stop shuts the server down with SIGINT (PostgreSQL's fast shutdown:
 // sessions are ended, a checkpoint is written) and waits for the postmaster
@@ -253,7 +287,7 @@ func (s *Server) awaitReady(ctx context.Context, logOffset int64) error {
 	defer cancel()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
-	connString := s.connString("postgres")
+	connString := s.connString(superuser, "postgres")
 	for {
 		err := ping(ctx, connString)
 		if err == nil {
@@ -293,39 +327,131 @@ func ping(ctx context.Context, connString string) error {
 	return conn.Close(ctx)
 }
 
-// ensureDatabase creates database "switchboard" unless it exists.
-func (s *Server) ensureDatabase(ctx context.Context) error {
+// prepareDatabase gives the application its role and database: role
+// switchboard (LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE, a member of
+// database.AppRole) owning database switchboard and everything the
+// migrations made in it. It runs on every start and changes only what is not
+// so yet, which also brings a cluster of an earlier version, whose
+// application connected as the superuser and so created everything as it,
+// over to the role.
+func (s *Server) prepareDatabase(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.connString("postgres"))
+	conn, err := pgx.Connect(ctx, s.connString(superuser, "postgres"))
 	if err != nil {
-		return fmt.Errorf("pgembed: connect to create database %s: %w", dbName, err)
+		return fmt.Errorf("pgembed: connect to prepare database %s: %w", dbName, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, dbName).Scan(&exists); err != nil {
+	role, app := pgx.Identifier{appRole}.Sanitize(), pgx.Identifier{database.AppRole}.Sanitize()
+	for _, q := range []string{
+		// Nothing else connects to this cluster while Start runs, so
+		// "create unless it exists" cannot race here.
+		`DO $$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '` + appRole + `') THEN CREATE ROLE ` + role + `; END IF;
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '` + database.AppRole + `') THEN CREATE ROLE ` + app + ` NOLOGIN; END IF;
+		END $$`,
+		"ALTER ROLE " + role + " LOGIN NOSUPERUSER NOBYPASSRLS CREATEROLE",
+		// The migrations grant this too, but they cannot where an earlier
+		// version had the superuser create the role.
+		"GRANT " + app + " TO " + role,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("pgembed: role %s: %w", appRole, err)
+		}
+	}
+
+	var owner string
+	err = conn.QueryRow(ctx, `SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1`, dbName).Scan(&owner)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dbName}.Sanitize()+" OWNER "+role)
+		if err != nil {
+			return fmt.Errorf("pgembed: create database %s: %w", dbName, err)
+		}
+		s.log.Info("embedded PostgreSQL: created database", "database", dbName, "owner", appRole)
+		return nil
+	case err != nil:
 		return fmt.Errorf("pgembed: look up database %s: %w", dbName, err)
+	case owner != appRole:
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{dbName}.Sanitize()+" OWNER TO "+role); err != nil {
+			return fmt.Errorf("pgembed: give database %s to role %s: %w", dbName, appRole, err)
+		}
+		s.log.Info("embedded PostgreSQL: database now owned by its own role", "database", dbName, "owner", appRole, "was", owner)
 	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dbName}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: fine
-		return nil
-	}
+	return s.transferObjects(ctx)
+}
+
+// ownedByOthersSQL lists, as ALTER statements, what in schema public of the
+// current database belongs to a role other than $1: the schema itself,
+// tables, views and sequences (not those a table owns: they follow it) and
+// functions, leaving out what belongs to an extension. REASSIGN OWNED
+// cannot do this: it refuses the bootstrap superuser, which owns the system
+// catalogs too.
+const ownedByOthersSQL = `
+SELECT format('ALTER SCHEMA %I OWNER TO %I', n.nspname, $1::text)
+  FROM pg_namespace n
+ WHERE n.nspname = 'public' AND pg_get_userbyid(n.nspowner)::text NOT IN ($1::text, 'pg_database_owner')
+UNION ALL
+SELECT format('ALTER %s %s OWNER TO %I',
+              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                             WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+              c.oid::regclass, $1::text)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+   AND pg_get_userbyid(c.relowner)::text <> $1::text
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                      AND (d.deptype = 'e' OR (d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))))
+UNION ALL
+SELECT format('ALTER %s %s OWNER TO %I',
+              CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+              p.oid::regprocedure, $1::text)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner)::text <> $1::text
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`
+
+// transferObjects gives appRole what in database switchboard belongs to
+// another role, in one transaction. On a cluster set up by this version
+// there is nothing to give and it costs one query.
+func (s *Server) transferObjects(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.connString(superuser, dbName))
 	if err != nil {
-		return fmt.Errorf("pgembed: create database %s: %w", dbName, err)
+		return fmt.Errorf("pgembed: connect to database %s: %w", dbName, err)
 	}
-	s.log.Info("embedded PostgreSQL: created database", "database", dbName)
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, ownedByOthersSQL, appRole)
+	if err != nil {
+		return fmt.Errorf("pgembed: list objects to give to role %s: %w", appRole, err)
+	}
+	stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("pgembed: list objects to give to role %s: %w", appRole, err)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgembed: give database %s's objects to role %s: %w", dbName, appRole, err)
+	}
+	s.log.Info("embedded PostgreSQL: objects now owned by the application's role", "database", dbName, "owner", appRole, "objects", len(stmts))
 	return nil
 }
 
-// connString is a pgx/libpq URL for database db over the socket. The socket
-// directory is ours (/tmp/sbpg + digits), so it needs no escaping.
-func (s *Server) connString(db string) string {
-	return "postgres://" + superuser + "@/" + db + "?host=" + s.sockDir + "&port=" + port + "&sslmode=disable"
+// connString is a pgx/libpq URL for database db as role user over the
+// socket. The socket directory is ours (/tmp/sbpg + digits) and the names
+// are our constants, so nothing needs escaping.
+func (s *Server) connString(user, db string) string {
+	return "postgres://" + user + "@/" + db + "?host=" + s.sockDir + "&port=" + port + "&sslmode=disable"
 }
 
 // logTail returns the last lines written to the server log since offset,

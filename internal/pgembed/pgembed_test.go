@@ -76,13 +76,25 @@ func startServer(t *testing.T, dataDir string) *Server {
 	return s
 }
 
+// connect opens a connection on s.URL(), as the application would.
 func connect(t *testing.T, s *Server) *pgx.Conn {
+	t.Helper()
+	return connectTo(t, s.URL())
+}
+
+// connectAs opens a connection to database switchboard as role user.
+func connectAs(t *testing.T, s *Server, user string) *pgx.Conn {
+	t.Helper()
+	return connectTo(t, s.connString(user, dbName))
+}
+
+func connectTo(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.URL())
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatalf("connect to %s: %v", s.URL(), err)
+		t.Fatalf("connect to %s: %v", url, err)
 	}
 	t.Cleanup(func() {
 		// After Stop the session is gone and Close may report it; that
@@ -125,18 +137,31 @@ func TestStart_PersistsDataAcrossRestart(t *testing.T) {
 	if !strings.HasPrefix(host, "/tmp/") || len(host+socketFileName) > maxSocketPath {
 		t.Errorf("socket dir %q: want a short dir under /tmp", host)
 	}
+	if s.DataDir() != dataDir {
+		t.Errorf("DataDir() = %q, want the configured %q", s.DataDir(), dataDir)
+	}
 	conn := connect(t, s)
 	for sql, want := range map[string]string{
-		"SELECT current_database()":    "switchboard",
-		"SELECT current_user":          "postgres",
-		"SHOW fsync":                   "on",
-		"SHOW listen_addresses":        "",
-		"SHOW server_encoding":         "UTF8",
-		"SHOW unix_socket_directories": host,
+		"SELECT current_database()": "switchboard",
+		"SELECT current_user":       appRole,
+		// The application's role must be one row-level security applies to.
+		"SELECT (rolsuper OR rolbypassrls)::text FROM pg_roles WHERE rolname = current_user":       "false",
+		"SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()": appRole,
+		"SHOW fsync":            "on",
+		"SHOW listen_addresses": "",
+		"SHOW server_encoding":  "UTF8",
 	} {
 		if got := queryString(t, conn, sql); got != want {
 			t.Errorf("%s = %q, want %q", sql, got, want)
 		}
+	}
+	// Only a superuser may read this setting, which is as it should be.
+	super := connectAs(t, s, superuser)
+	if got := queryString(t, super, "SHOW unix_socket_directories"); got != host {
+		t.Errorf("unix_socket_directories = %q, want %q", got, host)
+	}
+	if err := super.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	execSQL(t, conn, `CREATE TABLE kept (v text NOT NULL)`)
 	execSQL(t, conn, `INSERT INTO kept VALUES ('survives a restart')`)
