@@ -152,8 +152,11 @@ func TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem(t *testing.T) {
 	mustOK(t, "deny viewers reading elections", err)
 	_, err = owner.AddMember(ctx, "acme", client.AddMemberRequest{Email: "vic@example.com", Role: client.RoleViewer})
 	mustOK(t, "invite a viewer", err)
-	_, err = s.newClient(t).Signup(ctx, client.SignupRequest{Email: "vic@example.com", Password: testPassword, Name: "Vic"})
+	vic := s.newClient(t)
+	_, err = vic.Signup(ctx, client.SignupRequest{Email: "vic@example.com", Password: testPassword, Name: "Vic"})
 	mustOK(t, "the viewer signs up", err)
+	_, err = vic.VerifyEmail(ctx, verificationToken(t, s, "vic@example.com"))
+	mustOK(t, "the viewer confirms the address", err)
 	_, err = owner.Campaign(ctx, "acme", "primary", client.CampaignRequest{Candidate: "pod-secret", TTLMs: 60_000})
 	mustOK(t, "campaign", err)
 
@@ -201,9 +204,11 @@ func TestBrowser_ElectionsHiddenWhereThePolicyDeniesThem(t *testing.T) {
 }
 
 // TestBrowser_InvitedUserSignsUpWithoutAnOrganisation: someone invited to
-// an organisation signs up leaving the organisation fields empty and lands
-// in the organisation that invited them; with an invalid organisation slug
-// nothing is written and the form can be sent again.
+// an organisation signs up leaving the organisation fields empty, follows
+// the mailed link, and after signing in lands in the organisation that
+// invited them; with an invalid organisation slug nothing is written and
+// the form can be sent again. Until the address is confirmed the
+// invitation waits.
 func TestBrowser_InvitedUserSignsUpWithoutAnOrganisation(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
@@ -230,9 +235,29 @@ func TestBrowser_InvitedUserSignsUpWithoutAnOrganisation(t *testing.T) {
 	if loc := b.location(t); loc != s.URL+"/signup" {
 		b.fail(t, "after a refused sign-up the browser is at %s", loc)
 	}
-	fill("", chromedp.WaitVisible(chromedp.ID("tenant-switcher")))
+	fill("", chromedp.WaitVisible(chromedp.CSS(`[data-testid="check-mail"]`)))
+	b.screenshot(t, "check-mail")
+	// Signed in before confirming: no organisation yet, and a banner asks
+	// to confirm.
+	b.do(t, "sign in before confirming",
+		chromedp.Navigate(s.URL+"/login"),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("email"), "dave@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="verify-banner"]`)))
+	if loc := b.location(t); loc != s.URL+"/tenants/new" {
+		b.fail(t, "an unconfirmed invitee is at %s, want /tenants/new (the invitation waits)", loc)
+	}
+	b.do(t, "follow the mailed link",
+		chromedp.Navigate(verificationLink(t, s, "dave@example.com")),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="verify-result"]`)))
+	if txt := value(t, b, "read the confirmation", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(txt, "Acme") {
+		b.fail(t, "the confirmation page reads %q, want it to name the organisation joined", txt)
+	}
+	b.do(t, "continue", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.ID("tenant-switcher")))
 	if loc := b.location(t); loc != s.URL+"/t/acme/teams" {
-		b.fail(t, "after signing up the browser is at %s, want the inviting organisation's teams", loc)
+		b.fail(t, "after confirming the browser is at %s, want the inviting organisation's teams", loc)
 	}
 	if v := value(t, b, "read the tenant switcher", chromedp.Value(chromedp.ID("tenant-switcher"))); v != "/t/acme/teams" {
 		b.fail(t, "the tenant switcher is on %q, want /t/acme/teams", v)

@@ -364,8 +364,28 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("tenant_name"), "Acme Corp"),
 			chromedp.SendKeys(chromedp.ID("tenant_slug"), slug),
 			chromedp.Click(chromedp.CSS("#signup-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="check-mail"]`)),
+		)
+		b.screenshot(t, "check-mail")
+		b.do(t, "sign in before confirming the address",
+			chromedp.Navigate(s.URL+"/login"),
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("email"), email),
+			chromedp.SendKeys(chromedp.ID("password"), testPassword),
+			chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("team-form")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="verify-banner"]`)),
+		)
+		b.screenshot(t, "unconfirmed-banner")
+		b.do(t, "follow the mailed link",
+			chromedp.Navigate(verificationLink(t, s, email)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="verify-result"]`)),
+			chromedp.Navigate(teamsURL),
 			chromedp.WaitVisible(chromedp.ID("team-form")),
 		)
+		if banner := value(t, b, "look for the banner", chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="verify-banner"]')`)); banner {
+			b.fail(t, "the banner still asks to confirm a confirmed address")
+		}
 		if loc := b.location(t); loc != teamsURL {
 			b.fail(t, "after sign-up the browser is at %s, want %s", loc, teamsURL)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"switchboard/e2e/client"
 	"switchboard/internal/database/dbtest"
+	"switchboard/internal/mail/mailtest"
 )
 
 // clusterBaseURL is the public URL every node of a test cluster shares, as
@@ -55,6 +56,7 @@ func startCluster(t *testing.T, n int) *cluster {
 		t.Fatal(err)
 	}
 	jwtKey := base64.StdEncoding.EncodeToString(seed)
+	smtp := mailtest.New(t)
 	cl := &cluster{}
 	t.Cleanup(func() { cl.stopAll(t) })
 
@@ -87,6 +89,7 @@ func startCluster(t *testing.T, n int) *cluster {
 				// would depose leaders at the default 500ms mid-test.
 				"SWITCHBOARD_RAFT_TIMEOUT=" + clusterRaftTimeout.String(),
 			}
+			opts[i].Mail = smtp
 		}
 
 		// Every node waits for a leader to be ready, and a leader needs a

@@ -20,6 +20,7 @@ import (
 
 	"switchboard/e2e/client"
 	"switchboard/internal/database/dbtest"
+	"switchboard/internal/mail/mailtest"
 )
 
 // serverBinary is the path of the server built by TestMain.
@@ -134,6 +135,7 @@ func resetArtifacts() error {
 type server struct {
 	URL     string // http://127.0.0.1:PORT, its SWITCHBOARD_BASE_URL unless opts.Env sets another
 	DataDir string
+	Mail    *mailtest.Server // where the server sends its mail
 
 	dbURL   string
 	opts    launchOptions // as launched, ports filled in: a restart reuses them
@@ -152,6 +154,8 @@ type launchOptions struct {
 	// Env holds extra KEY=value settings; they win over the defaults
 	// (os/exec keeps the last value of a key).
 	Env []string
+	// Mail is the SMTP server the server sends mail to.
+	Mail *mailtest.Server
 }
 
 // startServer starts the binary on a fresh database and data directory,
@@ -162,10 +166,11 @@ func startServer(t *testing.T) *server {
 	start := time.Now()
 	dbURL := dbtest.NewURL(t)
 	dataDir := t.TempDir()
+	smtp := mailtest.New(t)
 	// The port is found by listening on :0 and closing; another process can
 	// take it before the server binds it, so a bind failure is retried.
 	for attempt := 1; ; attempt++ {
-		s, err := launch(dbURL, dataDir, launchOptions{})
+		s, err := launch(dbURL, dataDir, launchOptions{Mail: smtp})
 		if err == nil {
 			t.Logf("server %s ready in %s", s.URL, time.Since(start).Round(time.Millisecond))
 			t.Cleanup(func() { s.stop(t) })
@@ -202,6 +207,7 @@ func launch(dbURL, dataDir string, opts launchOptions) (*server, error) {
 	s := &server{
 		URL:     "http://127.0.0.1:" + opts.Port,
 		DataDir: dataDir,
+		Mail:    opts.Mail,
 		dbURL:   dbURL,
 		opts:    opts,
 		log:     &logBuffer{},
@@ -219,6 +225,9 @@ func launch(dbURL, dataDir string, opts launchOptions) (*server, error) {
 		"SWITCHBOARD_OPERATORS=ada@example.com",
 		"SWITCHBOARD_METRICS_TOKEN="+metricsToken,
 	)
+	if opts.Mail != nil {
+		cmd.Env = append(cmd.Env, "SWITCHBOARD_SMTP_URL="+opts.Mail.URL(), "SWITCHBOARD_MAIL_FROM=Switchboard <switchboard@example.test>")
+	}
 	cmd.Env = append(cmd.Env, opts.Env...)
 	if raceEnabled && os.Getenv("GORACE") == "" {
 		// The race runtime sleeps 1 s at exit by default so late reports

@@ -18,6 +18,9 @@ type Page struct {
 // PageUser is the signed-in user as shown in the top bar.
 type PageUser struct {
 	Name, Email string
+	// Unverified shows a banner asking to confirm the address (and a
+	// button that mails a new link).
+	Unverified bool
 }
 
 // TenantLink is one tenant the user belongs to, with their role in it.

@@ -22,6 +22,13 @@ type MemberRow struct {
 	Joined                    time.Time
 }
 
+// InvitationRow is a pending invitation: an address that has not confirmed
+// an account yet, so it has no name and has joined nothing.
+type InvitationRow struct {
+	Email, Role string
+	Invited     time.Time
+}
+
 // TokenRow is an API token as listed.
 type TokenRow struct {
 	ID, Name, Role             string

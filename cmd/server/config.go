@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"switchboard/internal/app"
+	"switchboard/internal/database"
 	"switchboard/internal/lockd"
+	"switchboard/internal/mail"
 )
 
 // config is everything the server reads from its environment and flags;
@@ -42,6 +44,11 @@ type config struct {
 	// MetricsAddr (SWITCHBOARD_METRICS_ADDR) serves /metrics, without a
 	// token, on a listener of its own (bind it where only scrapers reach).
 	MetricsAddr string
+	// AllowSuperuser (SWITCHBOARD_DATABASE_ALLOW_SUPERUSER) runs on a
+	// database role that bypasses row-level security.
+	AllowSuperuser bool
+	SMTPURL        string // SWITCHBOARD_SMTP_URL: smtp(s)://user:pass@host:port; empty: mail goes to the log
+	MailFrom       string // SWITCHBOARD_MAIL_FROM: the sender of mail
 }
 
 func loadConfig(args []string) (config, error) {
@@ -59,6 +66,8 @@ func loadConfig(args []string) (config, error) {
 		PeerURLs:     os.Getenv("SWITCHBOARD_PEER_URLS"),
 		MetricsToken: os.Getenv("SWITCHBOARD_METRICS_TOKEN"),
 		MetricsAddr:  os.Getenv("SWITCHBOARD_METRICS_ADDR"),
+		SMTPURL:      os.Getenv("SWITCHBOARD_SMTP_URL"),
+		MailFrom:     os.Getenv("SWITCHBOARD_MAIL_FROM"),
 		RaftTimeout:  500 * time.Millisecond,
 	}
 	if v := os.Getenv("SWITCHBOARD_RAFT_TIMEOUT"); v != "" {
@@ -68,7 +77,8 @@ func loadConfig(args []string) (config, error) {
 		}
 		c.RaftTimeout = d
 	}
-	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin} {
+	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin,
+		database.AllowSuperuserSetting: &c.AllowSuperuser} {
 		if v := os.Getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -92,6 +102,9 @@ func loadConfig(args []string) (config, error) {
 	fs.DurationVar(&c.RaftTimeout, "raft-timeout", c.RaftTimeout, "how long followers wait for the leader before electing another; raise it on slow networks or busy machines (SWITCHBOARD_RAFT_TIMEOUT)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "a secret that lets GET /metrics answer on the main listener (SWITCHBOARD_METRICS_TOKEN)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics on this address of its own, e.g. 127.0.0.1:9100 (SWITCHBOARD_METRICS_ADDR)")
+	fs.BoolVar(&c.AllowSuperuser, "database-allow-superuser", c.AllowSuperuser, "run even on a database role that bypasses row-level security ("+database.AllowSuperuserSetting+")")
+	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server for mail, smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty writes mail to the log (SWITCHBOARD_SMTP_URL)")
+	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender of mail, e.g. Switchboard <switchboard@example.com> (SWITCHBOARD_MAIL_FROM)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -135,6 +148,9 @@ func (c *config) validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics address %q: %w", c.MetricsAddr, err)
 		}
+	}
+	if c.SMTPURL != "" && c.MailFrom == "" {
+		return errors.New("SWITCHBOARD_MAIL_FROM is required with SWITCHBOARD_SMTP_URL")
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		return errors.New("SWITCHBOARD_METRICS_TOKEN must be at least 16 characters")
@@ -205,5 +221,6 @@ func (c *config) app() (app.Config, error) {
 	}
 	return app.Config{Addr: c.Addr, DatabaseURL: c.DatabaseURL, DataDir: c.DataDir, BaseURL: c.BaseURL, JWTKey: c.JWTKey,
 		TrustProxy: c.TrustProxy, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftPeers: peers, RaftJoin: c.RaftJoin,
-		RaftTimeout: c.RaftTimeout, PeerURLs: peerURLs, Operators: ops, MetricsToken: c.MetricsToken, MetricsAddr: c.MetricsAddr}, nil
+		RaftTimeout: c.RaftTimeout, PeerURLs: peerURLs, Operators: ops, MetricsToken: c.MetricsToken, MetricsAddr: c.MetricsAddr,
+		AllowSuperuser: c.AllowSuperuser, Mail: mail.Config{URL: c.SMTPURL, From: c.MailFrom}}, nil
 }

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// AddMember adds the user with email to tenant with role; an email without
-// an account is invited and joins on sign-up.
+// AddMember adds the user with email to tenant with role; an address
+// without a confirmed account is invited (Status "invited") and joins once
+// it is confirmed.
 func (c *Client) AddMember(ctx context.Context, tenant string, in AddMemberRequest) (Member, error) {
 	var out Member
 	err := c.do(ctx, http.MethodPost, tenantPath(tenant, "members"), in, &out)
@@ -27,13 +28,16 @@ type AddMemberRequest struct {
 	Role  string `json:"role"`
 }
 
-// Member is a user's membership of a tenant.
+// Member is a user's membership of a tenant, or a pending invitation
+// (Status "invited": no user id, name or joining time yet).
 type Member struct {
-	UserID   string    `json:"user_id"`
-	Email    string    `json:"email"`
-	Name     string    `json:"name"`
-	Role     string    `json:"role"`
-	JoinedAt time.Time `json:"joined_at"`
+	UserID    string     `json:"user_id,omitempty"`
+	Email     string     `json:"email"`
+	Name      string     `json:"name,omitempty"`
+	Role      string     `json:"role"`
+	Status    string     `json:"status"`
+	JoinedAt  *time.Time `json:"joined_at,omitempty"`
+	InvitedAt *time.Time `json:"invited_at,omitempty"`
 }
 
 // PolicyRule allows or denies (Effect "allow" or "deny") Action on Resource

@@ -318,10 +318,18 @@ func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
 	return doc, nil
 }
 
-// Signup creates an account and, when in.Tenant is set, a tenant it owns.
+// Signup creates an account and, when in.Tenant is set, a tenant it owns;
+// the server mails a link to confirm the address (VerifyEmail).
 func (c *Client) Signup(ctx context.Context, in SignupRequest) (SignupResponse, error) {
 	var out SignupResponse
 	err := c.do(ctx, http.MethodPost, "/api/v1/auth/signup", in, &out)
+	return out, err
+}
+
+// VerifyEmail confirms an address with the token of its mailed link.
+func (c *Client) VerifyEmail(ctx context.Context, token string) (Verification, error) {
+	var out Verification
+	err := c.do(ctx, http.MethodPost, "/api/v1/auth/verify-email", map[string]string{"token": token}, &out)
 	return out, err
 }
 

@@ -28,10 +28,17 @@ type NewTenant struct {
 	Name string `json:"name"`
 }
 
-// SignupResponse is the new user and, when one was asked for, the tenant.
+// SignupResponse says where the mail went: the same answer whether the
+// address was new or already had an account (the mail says which).
 type SignupResponse struct {
-	User   User    `json:"user"`
-	Tenant *Tenant `json:"tenant"`
+	Email   string `json:"email"`
+	Message string `json:"message"`
+}
+
+// Verification is a confirmed address and the tenants it joined.
+type Verification struct {
+	User   User     `json:"user"`
+	Joined []Tenant `json:"joined"`
 }
 
 type loginRequest struct {

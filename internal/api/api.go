@@ -28,9 +28,6 @@ type Deps struct {
 	Live    *live.Hub
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Events  *eventstore.Store
-	// Operators are the emails of the platform's operators, who alone may
-	// see and change the Raft group.
-	Operators []string
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can redirect lock-service writes to the leader.
 	PeerURLs map[string]string
@@ -40,19 +37,17 @@ type Deps struct {
 // API is the REST API: its handlers, the route table they are mounted from,
 // and the OpenAPI document generated from that table.
 type API struct {
-	auth    *auth.Service
-	tenancy *tenancy.Store
-	rbac    *rbac.Service
-	audit   *audit.Log
-	idem    *idempotency.Store
-	live    *live.Hub
-	locks   *lockd.Node
-	events  *eventstore.Store
-	// operators are lower-cased emails (Deps.Operators).
-	operators []string
-	peerURLs  map[string]string
-	log       *slog.Logger
-	docOnce   docCache
+	auth     *auth.Service
+	tenancy  *tenancy.Store
+	rbac     *rbac.Service
+	audit    *audit.Log
+	idem     *idempotency.Store
+	live     *live.Hub
+	locks    *lockd.Node
+	events   *eventstore.Store
+	peerURLs map[string]string
+	log      *slog.Logger
+	docOnce  docCache
 }
 
 // New returns the API; Mount adds its routes to a server.
@@ -64,11 +59,6 @@ func New(d Deps) *API {
 	a.peerURLs = map[string]string{}
 	for id, u := range d.PeerURLs {
 		a.peerURLs[id] = strings.TrimRight(u, "/")
-	}
-	for _, op := range d.Operators {
-		if op = strings.ToLower(strings.TrimSpace(op)); op != "" {
-			a.operators = append(a.operators, op)
-		}
 	}
 	return a
 }

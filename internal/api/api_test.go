@@ -37,16 +37,32 @@ func TestLogin_WrongPasswordIs401(t *testing.T) {
 	}
 }
 
-func TestSignup_DuplicateEmailAndSlugAre409AndLeaveNothing(t *testing.T) {
+// Sign-up answers the same for an address that has an account as for a new
+// one (only the mail says which), and a taken slug is a conflict that
+// leaves nothing behind.
+func TestSignup_SameAnswerForKnownAddressAndSlugConflictLeavesNothing(t *testing.T) {
 	s := newTestServer(t)
 	s.signup("ada@example.com", "acme")
-	r := s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "ADA@example.com", "password": "another password", "name": "Other",
+	known := s.must(202, "POST", "/api/v1/auth/signup", "", map[string]any{"email": "ADA@example.com", "password": "another password", "name": "Other",
 		"tenant": map[string]string{"slug": "fresh", "name": "Fresh"}})
-	if r.Status != 409 {
-		t.Fatalf("duplicate email: status %d body %s", r.Status, r.Body)
+	fresh := s.must(202, "POST", "/api/v1/auth/signup", "", map[string]any{"email": "eve@example.com", "password": "another password", "name": "Eve",
+		"tenant": map[string]string{"slug": "fresh2", "name": "Fresh"}})
+	var k, f api.SignupResponse
+	known.json(t, &k)
+	fresh.json(t, &f)
+	if strings.ReplaceAll(k.Message, "ada@example.com", "X") != strings.ReplaceAll(f.Message, "eve@example.com", "X") {
+		t.Fatalf("the answers differ: %q / %q", k.Message, f.Message)
 	}
+	if m := s.App.Mail.WaitFor(t, "ada@example.com"); strings.Contains(m.Text, "/verify-email") || !strings.Contains(m.Text, "/login") {
+		t.Fatalf("the mail to a known address should point to sign-in, not confirm:\n%s", m.Text)
+	}
+	if m := s.App.Mail.WaitFor(t, "eve@example.com"); !strings.Contains(m.Text, "/verify-email?token=") {
+		t.Fatalf("the mail to a new address should hold a confirmation link:\n%s", m.Text)
+	}
+	// The known address kept its password, and made no tenant.
+	s.login("ada@example.com")
 	// A new user asking for a taken slug: 409, and the user is not created.
-	r = s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "bob@example.com", "password": "another password", "name": "Bob",
+	r := s.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "bob@example.com", "password": "another password", "name": "Bob",
 		"tenant": map[string]string{"slug": "acme", "name": "Acme 2"}})
 	if r.Status != 409 {
 		t.Fatalf("duplicate slug: status %d body %s", r.Status, r.Body)
@@ -56,7 +72,7 @@ func TestSignup_DuplicateEmailAndSlugAre409AndLeaveNothing(t *testing.T) {
 		t.Fatalf("half-written signup left %d users (%v)", n, err)
 	}
 	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM tenants WHERE slug = 'fresh'`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("half-written signup left %d tenants (%v)", n, err)
+		t.Fatalf("the known address's sign-up left %d tenants (%v)", n, err)
 	}
 }
 

@@ -24,10 +24,24 @@ type SignupRequest struct {
 	Tenant   *tenantInput `json:"tenant,omitempty"`
 }
 
-// SignupResponse is the new user and tenant.
+// SignupResponse says where the mail went. It is the same whether the
+// address was new (the mail holds a link that confirms it) or already had
+// an account (the mail says so): the answer never tells which.
 type SignupResponse struct {
-	User   tenancy.User    `json:"user"`
-	Tenant *tenancy.Tenant `json:"tenant,omitempty"`
+	Email   string `json:"email"`
+	Message string `json:"message"`
+}
+
+// VerifyEmailRequest carries the token of a verification link.
+type VerifyEmailRequest struct {
+	Token string `json:"token"`
+}
+
+// VerifyEmailResponse is the verified user and the tenants whose
+// invitations became memberships.
+type VerifyEmailResponse struct {
+	User   tenancy.User     `json:"user"`
+	Joined []tenancy.Tenant `json:"joined"`
 }
 
 // LoginRequest exchanges a password for an access token.
@@ -76,11 +90,39 @@ func (a *API) signup(c echo.Context) error {
 			return problem.Invalid(map[string]string{"tenant.slug": tenancy.SlugHint, "tenant.name": "must be 1-200 printable characters"})
 		}
 	}
-	u, t, err := a.auth.Signup(c.Request().Context(), si)
+	si.RemoteAddr = c.RealIP()
+	res, err := a.auth.Signup(c.Request().Context(), si)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, SignupResponse{User: u, Tenant: t})
+	return c.JSON(http.StatusAccepted, SignupResponse{Email: res.Email,
+		Message: "We sent a message to " + res.Email + ": follow its link to confirm the address, then sign in. Until it is confirmed you can use only the organisations you create yourself."})
+}
+
+func (a *API) verifyEmail(c echo.Context) error {
+	var in VerifyEmailRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	v, err := a.auth.VerifyEmail(c.Request().Context(), in.Token)
+	if err != nil {
+		return err
+	}
+	if v.Joined == nil {
+		v.Joined = []tenancy.Tenant{}
+	}
+	return c.JSON(http.StatusOK, VerifyEmailResponse{User: v.User, Joined: v.Joined})
+}
+
+func (a *API) resendVerification(c echo.Context) error {
+	id := identity(c)
+	if id.Token != nil {
+		return problem.Errorf(problem.CodeForbidden, "API tokens have no address to verify; sign in as the user")
+	}
+	if err := a.auth.ResendVerification(c.Request().Context(), id.UserID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
 }
 
 func (a *API) login(c echo.Context) error {

@@ -36,6 +36,7 @@ var stateSQL = map[string]string{
 	"api_tokens":   `SELECT coalesce(string_agg(id::text || ':' || (revoked_at IS NULL)::text, ',' ORDER BY id), '') FROM api_tokens`,
 	"policies":     `SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM policies`,
 	"audit_log":    `SELECT count(*)::text FROM audit_log`,
+	"invitations":  `SELECT coalesce(string_agg(tenant_id::text || ':' || email || ':' || role, ',' ORDER BY tenant_id, email), '') FROM invitations`,
 	"sessions":     `SELECT count(*)::text FROM sessions`,
 }
 
@@ -124,7 +125,7 @@ func newAuthzFixture(s *testServer) *authzFixture {
 	}
 	globex := s.signup("owner@globex.test", "globex")
 	f.owner["globex"] = globex
-	s.must(201, "POST", "/api/v1/tenants/globex/members", globex, map[string]string{"email": "member@globex.test", "role": "viewer"})
+	s.member(globex, "globex", "member@globex.test", tenancy.Viewer)
 	f.member["globex"] = "member@globex.test"
 	for _, tenant := range []string{"acme", "globex"} {
 		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/teams", f.owner[tenant], map[string]string{"slug": "core", "name": "Core"})
@@ -150,10 +151,22 @@ func (f *authzFixture) newTeam(s *testServer, tenant string) string {
 
 func (f *authzFixture) newMember(s *testServer, tenant string) string {
 	s.t.Helper()
+	email := fmt.Sprintf("cell-%d@%s.test", f.next(), tenant)
+	s.signup(email, "")
 	var m tenancy.Member
 	s.must(201, "POST", "/api/v1/tenants/"+tenant+"/members", f.owner[tenant],
-		map[string]string{"email": fmt.Sprintf("cell-%d@%s.test", f.next(), tenant), "role": "viewer"}).json(s.t, &m)
+		map[string]string{"email": email, "role": "viewer"}).json(s.t, &m)
+	if m.Status != tenancy.Active {
+		s.t.Fatalf("a confirmed account was not made a member at once: %+v", m)
+	}
 	return m.UserID.String()
+}
+
+func (f *authzFixture) newInvitation(s *testServer, tenant string) string {
+	s.t.Helper()
+	email := fmt.Sprintf("invitee-%d@%s.test", f.next(), tenant)
+	s.must(201, "POST", "/api/v1/tenants/"+tenant+"/members", f.owner[tenant], map[string]string{"email": email, "role": "viewer"})
+	return email
 }
 
 func (f *authzFixture) newToken(s *testServer, tenant string) string {
@@ -220,6 +233,10 @@ var matrix = []matrixRow{
 	}},
 
 	{"GET", "/members", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/members", nil)},
+	{"GET", "/invitations", [7]int{200, 200, 200, 200, 200, 200, 200}, fixed("/invitations", nil)},
+	{"DELETE", "/invitations/:email", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
+		return cell{tenantPath(tenant, "/invitations/"+f.newInvitation(s, tenant)), nil}
+	}},
 	{"POST", "/members", [7]int{201, 201, 403, 403, 403, 403, 201}, func(_ *testServer, f *authzFixture, tenant string) cell {
 		return cell{tenantPath(tenant, "/members"), map[string]string{"email": fmt.Sprintf("invitee-%d@example.com", f.next()), "role": "viewer"}}
 	}},
@@ -453,8 +470,10 @@ func TestAuthorization_ForeignIDsAreNotFoundAndUntouched(t *testing.T) {
 	var me api.MeResponse
 	s.must(200, "GET", "/api/v1/me", globex, nil).json(t, &me)
 	globexOwner := me.User.ID.String()
+	s.signup("member@globex.test", "")
 	var gMember tenancy.Member
 	s.must(201, "POST", "/api/v1/tenants/globex/members", globex, map[string]string{"email": "member@globex.test", "role": "editor"}).json(t, &gMember)
+	s.must(201, "POST", "/api/v1/tenants/globex/members", globex, map[string]string{"email": "invitee@globex.test", "role": "viewer"})
 	s.must(201, "POST", "/api/v1/tenants/globex/teams", globex, map[string]string{"slug": "secret", "name": "Secret"})
 	var gTok api.CreateTokenResponse
 	s.must(201, "POST", "/api/v1/tenants/globex/tokens", globex, map[string]string{"name": "globex bot", "role": "viewer"}).json(t, &gTok)
@@ -477,6 +496,7 @@ func TestAuthorization_ForeignIDsAreNotFoundAndUntouched(t *testing.T) {
 		{"add to a globex team", "POST", "/api/v1/tenants/acme/teams/secret/members", map[string]string{"email": "owner@acme.test"}},
 		{"put a globex member in an acme team", "POST", "/api/v1/tenants/acme/teams/core/members", map[string]string{"email": "member@globex.test"}},
 		{"take a globex member out of an acme team", "DELETE", "/api/v1/tenants/acme/teams/core/members/owner@globex.test", nil},
+		{"cancel a globex invitation", "DELETE", "/api/v1/tenants/acme/invitations/invitee@globex.test", nil},
 	}
 	for _, who := range []struct{ name, cred string }{{"owner", acme}, {"token:admin", acmeAdminTok.Token}} {
 		for _, c := range cases {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -145,12 +146,42 @@ func (s *testServer) must(want int, method, path, token string, body any, header
 // an access token for them.
 func (s *testServer) signup(email, tenant string) string {
 	s.t.Helper()
+	s.signupUnverified(email, tenant)
+	s.verifyEmail(email)
+	return s.login(email)
+}
+
+// signupUnverified creates a user (and a tenant with slug when not empty)
+// without following the mailed link.
+func (s *testServer) signupUnverified(email, tenant string) {
+	s.t.Helper()
 	body := map[string]any{"email": email, "password": "correct horse battery", "name": "Test " + email}
 	if tenant != "" {
 		body["tenant"] = map[string]string{"slug": tenant, "name": "Tenant " + tenant}
 	}
-	s.must(http.StatusCreated, "POST", "/api/v1/auth/signup", "", body)
-	return s.login(email)
+	s.must(http.StatusAccepted, "POST", "/api/v1/auth/signup", "", body)
+}
+
+// verificationToken waits for the next mail to email and returns the token
+// of its verification link.
+func (s *testServer) verificationToken(email string) string {
+	s.t.Helper()
+	m := s.App.Mail.WaitFor(s.t, email)
+	link, ok := m.Link(s.URL + "/verify-email?token=")
+	if !ok {
+		s.t.Fatalf("the mail to %s has no verification link:\n%s", email, m.Text)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u.Query().Get("token")
+}
+
+// verifyEmail follows the verification link mailed to email.
+func (s *testServer) verifyEmail(email string) {
+	s.t.Helper()
+	s.must(http.StatusOK, "POST", "/api/v1/auth/verify-email", "", map[string]string{"token": s.verificationToken(email)})
 }
 
 func (s *testServer) login(email string) string {

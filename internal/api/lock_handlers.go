@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -713,10 +712,16 @@ func (a *API) watchKV(c echo.Context) error {
 // enough to learn its nodes' addresses or to add or remove a voter.
 func (a *API) authorizeCluster(c echo.Context) error {
 	id := identity(c)
-	if id.Token == nil && slices.Contains(a.operators, strings.ToLower(id.Email)) {
-		return nil
+	if id.Token == nil {
+		ok, err := a.auth.IsOperator(c.Request().Context(), id.UserID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
 	}
-	return problem.Errorf(problem.CodeForbidden, "only the platform's operators (SWITCHBOARD_OPERATORS) may see or change the Raft group")
+	return problem.Errorf(problem.CodeForbidden, "only the platform's operators (SWITCHBOARD_OPERATORS) may see or change the Raft group, once their address is confirmed")
 }
 
 func clusterResponse(st lockd.Status) ClusterResponse {

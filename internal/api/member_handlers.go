@@ -39,7 +39,7 @@ func (a *API) addMember(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	m, err := a.tenancy.AddMember(c.Request().Context(), p.Tenant, p.Role, in.Email, in.Role)
+	m, err := a.tenancy.AddMember(c.Request().Context(), p.Tenant, p.Granter(), in.Email, in.Role)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (a *API) updateMember(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	m, err := a.tenancy.SetMemberRole(c.Request().Context(), p.Tenant, p.Role, id, in.Role)
+	m, err := a.tenancy.SetMemberRole(c.Request().Context(), p.Tenant, p.Granter(), id, in.Role)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,19 @@ func (a *API) removeMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.tenancy.RemoveMember(c.Request().Context(), p.Tenant, p.Role, id); err != nil {
+	if err := a.tenancy.RemoveMember(c.Request().Context(), p.Tenant, p.Granter(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) cancelInvitation(c echo.Context) error {
+	p := principal(c)
+	email := c.Param("email")
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "member", email)); err != nil {
+		return err
+	}
+	if err := a.tenancy.CancelInvitation(c.Request().Context(), p.Tenant, p.Granter(), email); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

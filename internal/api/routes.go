@@ -58,7 +58,9 @@ func (a *API) routes() []route {
 		{Method: http.MethodGet, Path: v1 + "/openapi.json", Summary: "This OpenAPI document", Tag: "operations", Status: 200, handler: a.openAPI},
 		{Method: http.MethodGet, Path: v1 + "/docs", Summary: "A readable page of this API", Tag: "operations", Status: 200, handler: a.docsPage},
 
-		{Method: http.MethodPost, Path: v1 + "/auth/signup", Summary: "Create an account and, optionally, a tenant you own", Tag: "auth", Request: SignupRequest{}, Response: SignupResponse{}, Status: 201, handler: a.signup},
+		{Method: http.MethodPost, Path: v1 + "/auth/signup", Summary: "Create an account (and, optionally, a tenant you own); a link to confirm the address is mailed. The answer is the same for an address that already has an account (the mail says so)", Tag: "auth", Request: SignupRequest{}, Response: SignupResponse{}, Status: 202, handler: a.signup},
+		{Method: http.MethodPost, Path: v1 + "/auth/verify-email", Summary: "Confirm an address with the token of its mailed link (single use, expires); pending invitations become memberships", Tag: "auth", Request: VerifyEmailRequest{}, Response: VerifyEmailResponse{}, Status: 200, handler: a.verifyEmail},
+		{Method: http.MethodPost, Path: v1 + "/auth/verify-email/resend", Summary: "Mail a fresh link to confirm the caller's address (rate limited)", Tag: "auth", Auth: authIdentity, Status: 202, handler: a.resendVerification},
 		{Method: http.MethodPost, Path: v1 + "/auth/login", Summary: "Exchange email and password for an access token (rate limited)", Tag: "auth", Request: LoginRequest{}, Response: LoginResponse{}, Status: 200, handler: a.login},
 		{Method: http.MethodGet, Path: v1 + "/me", Summary: "The caller and their tenants", Tag: "auth", Auth: authIdentity, Response: MeResponse{}, Status: 200, handler: a.me},
 
@@ -74,7 +76,9 @@ func (a *API) routes() []route {
 		{Method: http.MethodDelete, Path: t + "/teams/:team/members/:email", Summary: "Remove a member from a team", Tag: "teams", Auth: authTenant, Response: tenancy.Team{}, Status: 200, handler: a.removeTeamMember},
 
 		{Method: http.MethodGet, Path: t + "/members", Summary: "List members", Tag: "members", Auth: authTenant, Response: List[tenancy.Member]{}, Status: 200, Paged: true, handler: listOf(a, "member", a.tenancy.ListMembers)},
-		{Method: http.MethodPost, Path: t + "/members", Summary: "Add a member (invites an email with no account)", Tag: "members", Auth: authTenant, Request: AddMemberRequest{}, Response: tenancy.Member{}, Status: 201, Idempotent: true, handler: a.addMember},
+		{Method: http.MethodGet, Path: t + "/invitations", Summary: "List pending invitations (addresses not yet confirmed by an account)", Tag: "members", Auth: authTenant, Response: List[tenancy.Member]{}, Status: 200, Paged: true, handler: listOf(a, "member", a.tenancy.ListInvitations)},
+		{Method: http.MethodDelete, Path: t + "/invitations/:email", Summary: "Cancel a pending invitation", Tag: "members", Auth: authTenant, Status: 204, handler: a.cancelInvitation},
+		{Method: http.MethodPost, Path: t + "/members", Summary: "Add a member: an address with a confirmed account joins at once (status active); any other is invited (status invited) and joins when it is confirmed", Tag: "members", Auth: authTenant, Request: AddMemberRequest{}, Response: tenancy.Member{}, Status: 201, Idempotent: true, handler: a.addMember},
 		{Method: http.MethodPatch, Path: t + "/members/:user", Summary: "Change a member's role", Tag: "members", Auth: authTenant, Request: UpdateMemberRequest{}, Response: tenancy.Member{}, Status: 200, handler: a.updateMember},
 		{Method: http.MethodDelete, Path: t + "/members/:user", Summary: "Remove a member", Tag: "members", Auth: authTenant, Status: 204, handler: a.removeMember},
 

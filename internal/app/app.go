@@ -29,6 +29,7 @@ import (
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
 	"switchboard/internal/lockd"
+	"switchboard/internal/mail"
 	"switchboard/internal/pgembed"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -56,9 +57,16 @@ type Config struct {
 	// PeerURLs maps the Raft group's node ids to their Switchboard URLs.
 	PeerURLs map[string]string
 
-	Operators    []string // emails of the platform's operators
+	Operators    []string // emails of the platform's operators (they must confirm them)
 	MetricsToken string   // lets GET /metrics on the main listener answer its bearer
 	MetricsAddr  string   // serves /metrics on a listener of its own
+
+	// AllowSuperuser runs on a database role that bypasses row-level
+	// security (refused otherwise).
+	AllowSuperuser bool
+	// Mail is where mail (verification links) goes: without a URL it is
+	// written to the log.
+	Mail mail.Config
 
 	// BodyTimeout is how long a request body may take to arrive.
 	BodyTimeout time.Duration
@@ -137,12 +145,18 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 		a.closers = append(a.closers, pg.Stop)
 		dbURL = pg.URL()
-		log.Info("private PostgreSQL started", "data_dir", filepath.Join(cfg.DataDir, "postgres"))
+		log.Info("private PostgreSQL started", "data_dir", pg.DataDir())
 	}
 	if a.DB, err = database.Open(ctx, dbURL); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() error { a.DB.Close(); return nil })
+	if err := a.DB.CheckRole(ctx, cfg.AllowSuperuser); err != nil {
+		return nil, err
+	}
+	if cfg.AllowSuperuser {
+		log.Warn("the database role is not checked: row-level security may not apply to it", "setting", database.AllowSuperuserSetting)
+	}
 	if err := database.Migrate(ctx, a.DB.Pool); err != nil {
 		return nil, err
 	}
@@ -170,9 +184,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.closers = append(a.closers, a.Events.Close)
 
+	mailer, err := mail.New(cfg.Mail, log.With("component", "mail"))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, mailer.Close)
+
 	a.Tenancy = tenancy.New(a.DB)
 	authCfg := cfg.Auth
-	authCfg.Issuer, authCfg.Key = cfg.BaseURL, key
+	authCfg.Issuer, authCfg.Key, authCfg.Mail, authCfg.Operators = cfg.BaseURL, key, mailer, cfg.Operators
 	if a.Auth, err = auth.New(authCfg, a.DB, a.Tenancy); err != nil {
 		return nil, err
 	}
@@ -192,15 +212,16 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	a.Web.Mount(
 		api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-			Locks: a.Locks, Events: a.Events, Operators: cfg.Operators, PeerURLs: cfg.PeerURLs, Log: log}),
+			Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, Log: log}),
 		ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
-			Locks: a.Locks, Events: a.Events, Operators: cfg.Operators}),
+			Locks: a.Locks, Events: a.Events}),
 	)
 
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "idempotency keys", time.Hour, idem.Sweep) })
 	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "login throttle", time.Minute, a.Auth.SweepLoginThrottle) })
+	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "verification links", time.Hour, a.Auth.SweepVerifications) })
 	a.closers = append(a.closers, func() error { stop(); a.sweeps.Wait(); return nil })
 
 	a.srv = &http.Server{Handler: a.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,

@@ -13,17 +13,18 @@ import (
 	"switchboard/internal/database"
 )
 
-// limiter is a token bucket per key (an address, an email) kept in
-// PostgreSQL, so every replica draws on the same buckets: burst attempts at
-// once, then one per every. It is GCRA: a key's row holds the time its
-// bucket is full again (tat); an attempt moves tat one interval on, and is
-// refused when that would put tat more than burst intervals ahead of now.
+// limiter is a token bucket per key (a client address, a client address
+// and account pair, a recipient) kept in PostgreSQL, so every replica draws
+// on the same buckets: burst attempts at once, then one per every. It is
+// GCRA: a key's row holds the time its bucket is full again (tat); an
+// attempt moves tat one interval on, and is refused when that would put tat
+// more than burst intervals ahead of now.
 // Now is the database's clock, so replicas whose clocks differ cannot push
 // one another's buckets.
 type limiter struct {
 	db    *database.DB
 	mac   []byte // HMAC key of the stored keys
-	kind  string // keeps address and email keys apart
+	kind  string // keeps the buckets of different limits apart
 	every time.Duration
 	burst int
 }
@@ -31,7 +32,14 @@ type limiter struct {
 // throttleMAC derives the key that hides throttled addresses and emails
 // from the signing key, which every replica shares.
 func throttleMAC(signingSeed []byte) []byte {
-	k, err := hkdf.Key(sha256.New, signingSeed, nil, "switchboard login throttle", 32)
+	return deriveKey(signingSeed, "switchboard login throttle")
+}
+
+// deriveKey derives a 32-byte key for one purpose (label) from the signing
+// key's seed, so one secret serves every purpose without one key ever
+// serving two.
+func deriveKey(signingSeed []byte, label string) []byte {
+	k, err := hkdf.Key(sha256.New, signingSeed, nil, label, 32)
 	if err != nil {
 		panic(err) // only for a length over 255*32
 	}

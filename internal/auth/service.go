@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,9 +15,16 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/database"
+	"switchboard/internal/mail"
 	"switchboard/internal/problem"
 	"switchboard/internal/tenancy"
 )
+
+// Mailer queues a message without waiting for its delivery; *mail.Mailer
+// is one.
+type Mailer interface {
+	Send(mail.Message) error
+}
 
 // Config configures the identity service.
 type Config struct {
@@ -24,10 +32,51 @@ type Config struct {
 	Key        ed25519.PrivateKey // signs access tokens
 	AccessTTL  time.Duration      // lifetime of access tokens; default 15m
 	SessionTTL time.Duration      // lifetime of browser sessions; default 12h
-	// Login attempts per address and per email: LoginBurst at once, then one
-	// per LoginEvery. Defaults: 10 and 6s.
+
+	// Sign-in attempts per (client address, account) pair: LoginBurst at
+	// once, then one per LoginEvery. Defaults: 10 and 6s. An address as a
+	// whole gets three times the burst at three times the rate (a shared
+	// office NAT signs several people in). There is deliberately no bucket
+	// per account alone: whoever could empty it would lock the owner out.
 	LoginBurst int
 	LoginEvery time.Duration
+	// Sign-ups per client address: SignupBurst at once, then one per
+	// SignupEvery. Defaults: 10 and 30s.
+	SignupBurst int
+	SignupEvery time.Duration
+	// Mail to one address (sign-up notices, verification links): MailBurst
+	// at once, then one per MailEvery. Defaults: 3 and 10m. It keeps
+	// anyone from flooding a mailbox through sign-up.
+	MailBurst int
+	MailEvery time.Duration
+
+	// HashConcurrency is how many password hashes (19 MiB each) may run at
+	// once; default the number of CPUs Go uses. HashQueue is how many more
+	// may wait for one; beyond that callers are told the server is busy.
+	// Default 4 × HashConcurrency.
+	HashConcurrency int
+	HashQueue       int
+
+	// Mail sends verification links and sign-up notices; required.
+	Mail Mailer
+	// BaseURL starts every link in mail; default Issuer. VerifyPath and
+	// SignInPath are the pages links point to: BaseURL+VerifyPath+"?token="
+	// must call VerifyEmail. Defaults "/verify-email" and "/login".
+	BaseURL    string
+	VerifyPath string
+	SignInPath string
+	// VerifyTTL is how long a verification link works; default 24h.
+	VerifyTTL time.Duration
+	// VerifyKey signs verification links (at least 32 bytes). Default: a
+	// key derived from Key's seed under its own label, so every replica
+	// sharing the signing key also shares it.
+	VerifyKey []byte
+
+	// Operators are the emails (any case) of the platform's operators
+	// (SWITCHBOARD_OPERATORS); IsOperator grants the right only to a
+	// verified address among them.
+	Operators []string
+
 	// Now returns the time; tests may set it. Default time.Now.
 	Now func() time.Time
 }
@@ -39,17 +88,32 @@ func (c *Config) setDefaults() error {
 	if len(c.Key) != ed25519.PrivateKeySize {
 		return errors.New("auth: an Ed25519 Key is required")
 	}
-	if c.AccessTTL <= 0 {
-		c.AccessTTL = 15 * time.Minute
+	if c.Mail == nil {
+		return errors.New("auth: a Mailer is required (mail.New without a URL logs messages)")
 	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 12 * time.Hour
+	if c.VerifyKey != nil && len(c.VerifyKey) < 32 {
+		return errors.New("auth: VerifyKey must be at least 32 bytes")
 	}
-	if c.LoginBurst <= 0 {
-		c.LoginBurst = 10
+	defaultDuration(&c.AccessTTL, 15*time.Minute)
+	defaultDuration(&c.SessionTTL, 12*time.Hour)
+	defaultInt(&c.LoginBurst, 10)
+	defaultDuration(&c.LoginEvery, 6*time.Second)
+	defaultInt(&c.SignupBurst, 10)
+	defaultDuration(&c.SignupEvery, 30*time.Second)
+	defaultInt(&c.MailBurst, 3)
+	defaultDuration(&c.MailEvery, 10*time.Minute)
+	defaultInt(&c.HashConcurrency, runtime.GOMAXPROCS(0))
+	defaultInt(&c.HashQueue, 4*c.HashConcurrency)
+	defaultDuration(&c.VerifyTTL, 24*time.Hour)
+	if c.BaseURL == "" {
+		c.BaseURL = c.Issuer
 	}
-	if c.LoginEvery <= 0 {
-		c.LoginEvery = 6 * time.Second
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.VerifyPath == "" {
+		c.VerifyPath = "/verify-email"
+	}
+	if c.SignInPath == "" {
+		c.SignInPath = "/login"
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -57,13 +121,31 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+func defaultInt(v *int, d int) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+func defaultDuration(v *time.Duration, d time.Duration) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 // Service authenticates people and credentials.
 type Service struct {
-	cfg     Config
-	db      *database.DB
-	tenancy *tenancy.Store
-	byAddr  *limiter
-	byEmail *limiter
+	cfg       Config
+	db        *database.DB
+	tenancy   *tenancy.Store
+	hasher    *hasher
+	verifyKey []byte
+	operators map[string]bool // lower-cased emails
+
+	loginAddr  *limiter // sign-in attempts per client address
+	loginPair  *limiter // sign-in attempts per (client address, account)
+	signupAddr *limiter // sign-ups per client address
+	mailTo     *limiter // mail per recipient address
 }
 
 // New returns a Service.
@@ -72,13 +154,25 @@ func New(cfg Config, db *database.DB, ten *tenancy.Store) (*Service, error) {
 		return nil, err
 	}
 	mac := throttleMAC(cfg.Key.Seed())
-	return &Service{
+	s := &Service{
 		cfg: cfg, db: db, tenancy: ten,
-		// An address may try several accounts (a shared office NAT); an
-		// account is tried from anywhere at the stricter rate.
-		byAddr:  newLimiter(db, mac, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
-		byEmail: newLimiter(db, mac, "email", cfg.LoginEvery, cfg.LoginBurst),
-	}, nil
+		hasher:     newHasher(cfg.HashConcurrency, cfg.HashQueue),
+		verifyKey:  cfg.VerifyKey,
+		operators:  map[string]bool{},
+		loginAddr:  newLimiter(db, mac, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
+		loginPair:  newLimiter(db, mac, "pair", cfg.LoginEvery, cfg.LoginBurst),
+		signupAddr: newLimiter(db, mac, "signup-addr", cfg.SignupEvery, cfg.SignupBurst),
+		mailTo:     newLimiter(db, mac, "mail", cfg.MailEvery, cfg.MailBurst),
+	}
+	if s.verifyKey == nil {
+		s.verifyKey = deriveKey(cfg.Key.Seed(), "switchboard email verification")
+	}
+	for _, op := range cfg.Operators {
+		if op = strings.ToLower(strings.TrimSpace(op)); op != "" {
+			s.operators[op] = true
+		}
+	}
+	return s, nil
 }
 
 // AccessTTL is the lifetime of access tokens.
@@ -94,6 +188,15 @@ type SignupInput struct {
 	Name       string
 	TenantSlug string // optional: no tenant is created when both are empty
 	TenantName string
+	RemoteAddr string // the client's address, for rate limits
+}
+
+// SignupResult is all a sign-up tells its caller: where the mail went. It
+// is the same whether the address was new (the mail holds a verification
+// link) or already had an account (the mail says someone tried to sign up
+// and links to sign-in).
+type SignupResult struct {
+	Email string `json:"email"`
 }
 
 func validPassword(pw string) bool {
@@ -101,9 +204,25 @@ func validPassword(pw string) bool {
 	return n >= 8 && len(pw) <= 256 && utf8.ValidString(pw)
 }
 
-// Signup creates the user and, when asked, a tenant they own, in one
-// transaction: a failure leaves nothing behind.
-func (s *Service) Signup(ctx context.Context, in SignupInput) (tenancy.User, *tenancy.Tenant, error) {
+// errKnownAddress rolls back a sign-up's transaction for an address that
+// already has an account.
+var errKnownAddress = errors.New("address already has an account")
+
+// Signup creates an unverified user and, when asked, a tenant they own, in
+// one transaction, and mails a verification link. An address that already
+// has an account gets a mail saying so instead, and the caller the same
+// answer: the same result, the same work (the password is hashed, the
+// tenant slug checked by the same insert), with the mail queued, not sent,
+// so neither the answer nor its time tells whether the address is known.
+// A taken tenant slug is a conflict for both (slugs are public anyway).
+//
+// Sign-ups are limited per client address and per recipient address
+// (rate_limited), and wait for a hashing slot (unavailable when the server
+// is saturated).
+func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
+	if err := s.allow(ctx, s.signupAddr, addrKey(in.RemoteAddr), "sign-up attempts"); err != nil {
+		return SignupResult{}, err
+	}
 	f := problem.Fields{}
 	email, ok := tenancy.NormalizeEmail(in.Email)
 	f.Check(ok, "email", "must be an email address")
@@ -115,31 +234,51 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (tenancy.User, *te
 		f.Check(tenancy.ValidName(in.TenantName), "tenant.name", "must be 1-200 printable characters")
 	}
 	if err := f.Err(); err != nil {
-		return tenancy.User{}, nil, err
+		return SignupResult{}, err
 	}
-	hash, err := HashPassword(in.Password)
+	if err := s.allow(ctx, s.mailTo, email, "messages to this address"); err != nil {
+		return SignupResult{}, err
+	}
+	hash, err := s.hasher.hash(ctx, in.Password)
 	if err != nil {
-		return tenancy.User{}, nil, err
+		return SignupResult{}, err
 	}
 	var u tenancy.User
-	var t *tenancy.Tenant
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var created bool
 		var err error
-		if u, err = tenancy.CreateUserTx(ctx, tx, email, strings.TrimSpace(in.Name), hash); err != nil {
+		if u, created, err = tenancy.InsertUserTx(ctx, tx, email, strings.TrimSpace(in.Name), hash); err != nil {
 			return err
 		}
-		if !withTenant {
-			return nil
+		if withTenant {
+			// For a known address this tenant is rolled back below; it is
+			// created anyway so that the slug is checked the same way.
+			ctx := audit.WithActor(ctx, withActorID(audit.ActorFrom(ctx), u))
+			if _, err := tenancy.CreateTenantTx(ctx, tx, u.ID, in.TenantSlug, in.TenantName); err != nil {
+				return err
+			}
 		}
-		ctx := audit.WithActor(ctx, withActorID(audit.ActorFrom(ctx), u))
-		tt, err := tenancy.CreateTenantTx(ctx, tx, u.ID, in.TenantSlug, in.TenantName)
-		t = &tt
-		return err
+		if !created {
+			return errKnownAddress
+		}
+		return nil
 	})
-	if err != nil {
-		return tenancy.User{}, nil, err
+	var msg mail.Message
+	switch {
+	case err == nil:
+		if msg, err = s.verificationMail(u); err != nil {
+			return SignupResult{}, err
+		}
+	case errors.Is(err, errKnownAddress):
+		msg = s.knownAddressMail(email)
+	default:
+		return SignupResult{}, err
 	}
-	return u, t, nil
+	// A refused message (full queue, closed mailer) is logged by the mailer.
+	// The answer stays the same: one that differed would tell a known
+	// address from a new one, and the account can ask for a new link.
+	_ = s.cfg.Mail.Send(msg)
+	return SignupResult{Email: email}, nil
 }
 
 func withActorID(a audit.Actor, u tenancy.User) audit.Actor {
@@ -147,46 +286,63 @@ func withActorID(a audit.Actor, u tenancy.User) audit.Actor {
 	return a
 }
 
-// Login checks email and password; attempts are rate limited per address and
-// per email, across every replica. Wrong credentials are one error whatever
-// was wrong.
+// allow takes one attempt from key's bucket in l, or answers rate_limited.
+func (s *Service) allow(ctx context.Context, l *limiter, key, what string) error {
+	ok, retry, err := l.allow(ctx, key, nil)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e := problem.Errorf(problem.CodeRateLimited, "too many %s; try again in %d s", what, retry)
+		e.RetryAfter = retry
+		return e
+	}
+	return nil
+}
+
+func wrongCredentials() error {
+	return problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
+}
+
+// Login checks email and password. Attempts are limited per client address
+// and per (client address, account) pair across every replica, but not per
+// account alone, so nobody can lock an account's owner out by failing on
+// purpose. Wrong credentials are one error whatever was wrong, and take the
+// same hashing work. An unverified account may sign in.
 func (s *Service) Login(ctx context.Context, email, password, remoteAddr string) (tenancy.User, error) {
-	if ok, retry, err := s.byAddr.allow(ctx, addrKey(remoteAddr), nil); err != nil {
+	addr := addrKey(remoteAddr)
+	if err := s.allow(ctx, s.loginAddr, addr, "sign-in attempts"); err != nil {
 		return tenancy.User{}, err
-	} else if !ok {
-		return tenancy.User{}, rateLimited(retry)
 	}
 	email, valid := tenancy.NormalizeEmail(email)
 	if !valid {
-		CheckPassword(dummyHash(), password)
-		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
+		if _, err := s.hasher.check(ctx, s.hasher.dummy(), password); err != nil {
+			return tenancy.User{}, err
+		}
+		return tenancy.User{}, wrongCredentials()
 	}
-	if ok, retry, err := s.byEmail.allow(ctx, email, nil); err != nil {
+	if err := s.allow(ctx, s.loginPair, addr+"\x00"+email, "sign-in attempts"); err != nil {
 		return tenancy.User{}, err
-	} else if !ok {
-		return tenancy.User{}, rateLimited(retry)
 	}
 	var u tenancy.User
 	var hash *string
-	err := s.db.Pool.QueryRow(ctx, `SELECT id, email, name, created_at, password_hash FROM users WHERE lower(email) = $1`, email).
-		Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt, &hash)
+	err := s.db.Pool.QueryRow(ctx, `SELECT id, email, name, email_verified_at IS NOT NULL, created_at, password_hash FROM users WHERE lower(email) = $1`, email).
+		Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.CreatedAt, &hash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return tenancy.User{}, fmt.Errorf("login: %w", err)
 	}
-	if hash == nil {
-		CheckPassword(dummyHash(), password)
-		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
+	encoded := s.hasher.dummy()
+	if hash != nil {
+		encoded = *hash
 	}
-	if !CheckPassword(*hash, password) {
-		return tenancy.User{}, problem.Errorf(problem.CodeUnauthenticated, "wrong email or password")
+	ok, err := s.hasher.check(ctx, encoded, password)
+	if err != nil {
+		return tenancy.User{}, err
+	}
+	if hash == nil || !ok {
+		return tenancy.User{}, wrongCredentials()
 	}
 	return u, nil
-}
-
-func rateLimited(retry int) error {
-	e := problem.Errorf(problem.CodeRateLimited, "too many sign-in attempts; try again in %d s", retry)
-	e.RetryAfter = retry
-	return e
 }
 
 // IssueAccessToken returns a signed access token for u.
@@ -202,13 +358,19 @@ type Identity struct {
 	Token  *TokenIdentity // set for API tokens
 }
 
-// TokenIdentity is what an API token grants.
+// TokenIdentity is what an API token grants now: never more than its
+// creator's current membership, read with the token itself.
 type TokenIdentity struct {
-	ID            uuid.UUID
-	Name          string
-	CreatedBy     uuid.UUID // zero when the creator is gone
-	Tenant        tenancy.Tenant
-	Role          tenancy.Role
+	ID        uuid.UUID
+	Name      string
+	CreatedBy uuid.UUID // the creator, a current member of Tenant
+	Tenant    tenancy.Tenant
+	// Role is the token's effective role: the lower (tenancy.Role.Meet) of
+	// its own Scope and its creator's current role.
+	Role tenancy.Role
+	// Scope is the role the token was created with: the most it can ever do.
+	Scope         tenancy.Role
+	Teams         []string // the creator's current teams
 	PolicyVersion int64
 }
 
@@ -220,9 +382,17 @@ type Principal struct {
 	Tenant        uuid.UUID
 	TenantSlug    string
 	TenantInfo    tenancy.Tenant
-	Role          tenancy.Role
-	Teams         []string
+	Role          tenancy.Role // current; for a token, capped by its creator's current role
+	Teams         []string     // current; for a token, its creator's
 	PolicyVersion int64
+	// TokenRole is an API token's own role (its scope), which Role never
+	// exceeds; empty for users.
+	TokenRole tenancy.Role
+}
+
+// Granter is p as a tenancy.Granter: who changes members, with what role.
+func (p Principal) Granter() tenancy.Granter {
+	return tenancy.Granter{UserID: p.UserID, Role: p.Role}
 }
 
 func unauthenticated() error {
@@ -232,7 +402,8 @@ func unauthenticated() error {
 // Authenticate checks a bearer credential: an API token (sb_...) or an
 // access token. For an access token it only verifies the signature and
 // claims; the user is looked up by Scope (or User) where it is needed, so a
-// tenant-scoped request costs one query for both.
+// tenant-scoped request costs one query for both. An API token is looked up
+// with its creator's current membership in the same query.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Identity, error) {
 	if strings.HasPrefix(bearer, tokenPrefix) {
 		t, err := s.authenticateToken(ctx, bearer)
@@ -265,7 +436,8 @@ func (s *Service) Scope(ctx context.Context, id Identity, slug string) (Principa
 		if t.Tenant.Slug != slug {
 			return Principal{}, problem.NotFound("tenant", slug)
 		}
-		return Principal{UserID: t.CreatedBy, Name: "token:" + t.Name, TokenID: t.ID, Tenant: t.Tenant.ID, TenantSlug: slug, TenantInfo: t.Tenant, Role: t.Role, PolicyVersion: t.PolicyVersion}, nil
+		return Principal{UserID: t.CreatedBy, Name: "token:" + t.Name, TokenID: t.ID, Tenant: t.Tenant.ID, TenantSlug: slug, TenantInfo: t.Tenant,
+			Role: t.Role, Teams: t.Teams, PolicyVersion: t.PolicyVersion, TokenRole: t.Scope}, nil
 	}
 	m, err := s.tenancy.Membership(ctx, id.UserID, slug)
 	if problem.Code(err) == problem.CodeNotFound {

@@ -19,6 +19,9 @@ type Session struct {
 	UserID uuid.UUID
 	Email  string
 	Name   string
+	// EmailVerified is false until the user follows a verification link;
+	// the UI asks them to, and offers ResendVerification.
+	EmailVerified bool
 	// CSRF must accompany every state-changing request of this session.
 	CSRF string
 }
@@ -61,8 +64,8 @@ func (s *Service) Session(ctx context.Context, cookie string) (Session, error) {
 		return Session{}, unauthenticated()
 	}
 	var sess Session
-	err = s.db.Pool.QueryRow(ctx, `SELECT s.user_id, u.email, u.name, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.id_hash = $1 AND s.expires_at > $2`, hashSecret(raw), s.cfg.Now()).Scan(&sess.UserID, &sess.Email, &sess.Name, &sess.CSRF)
+	err = s.db.Pool.QueryRow(ctx, `SELECT s.user_id, u.email, u.name, u.email_verified_at IS NOT NULL, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id_hash = $1 AND s.expires_at > $2`, hashSecret(raw), s.cfg.Now()).Scan(&sess.UserID, &sess.Email, &sess.Name, &sess.EmailVerified, &sess.CSRF)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, unauthenticated()
 	}

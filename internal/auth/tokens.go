@@ -26,6 +26,8 @@ import (
 const tokenPrefix = "sb_"
 
 // APIToken is a named, revocable credential bound to one tenant and role.
+// Role is the token's scope: it acts with the lower of Role and its
+// creator's current role, and not at all once the creator has left.
 type APIToken struct {
 	ID         uuid.UUID    `json:"id"`
 	Name       string       `json:"name"`
@@ -43,7 +45,9 @@ func hashSecret(secret []byte) []byte {
 }
 
 // CreateToken creates an API token in p's tenant. The secret is returned
-// once and never stored. p can grant at most their own role.
+// once and never stored. p can grant at most their own current role (for a
+// token principal, the token's effective role), and the token is created by
+// p's user: from then on it acts with at most that user's current role.
 func (s *Service) CreateToken(ctx context.Context, p Principal, name string, role tenancy.Role, expiresAt *time.Time) (APIToken, string, error) {
 	f := problem.Fields{}
 	name = strings.TrimSpace(name)
@@ -55,17 +59,20 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, name string, rol
 	if err := f.Err(); err != nil {
 		return APIToken{}, "", err
 	}
-	if !p.Role.AtLeast(role) {
+	if p.UserID == uuid.Nil {
+		// A token's rights are bounded by its creator's current membership:
+		// without a creator there is nothing to bound them.
+		return APIToken{}, "", problem.Errorf(problem.CodeForbidden, "only a member can create a token")
+	}
+	if !p.Role.Covers(role) {
 		return APIToken{}, "", problem.Errorf(problem.CodeForbidden, "%s cannot create a token with the %s role", p.Role.WithArticle(), role)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return APIToken{}, "", err
 	}
-	t := APIToken{ID: uuid.New(), Name: name, Role: role, ExpiresAt: expiresAt}
-	if p.UserID != uuid.Nil {
-		t.CreatedBy = &p.UserID
-	}
+	creator := p.UserID
+	t := APIToken{ID: uuid.New(), Name: name, Role: role, ExpiresAt: expiresAt, CreatedBy: &creator}
 	err := s.db.InTenant(ctx, p.Tenant, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO api_tokens (tenant_id, id, name, role, secret_hash, created_by, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
@@ -172,6 +179,22 @@ func parseToken(raw string) (uuid.UUID, []byte, bool) {
 	return id, secret, true
 }
 
+// tokenLookupSQL reads a token with its tenant and its creator's current
+// membership and teams, in one round trip: the creator's rights at this
+// moment bound the token's, so a creator who was demoted or removed takes
+// the token down with them at once. It runs outside row-level security,
+// like tenancy.Membership, because it is what establishes the scope; it
+// filters on the token id and the token's own tenant.
+const tokenLookupSQL = `SELECT k.id, k.name, k.role, k.secret_hash, k.expires_at, k.revoked_at, k.last_used_at, k.created_by,
+		t.id, t.slug, t.name, t.created_at, t.policy_version,
+		m.role,
+		coalesce((SELECT array_agg(tm.slug ORDER BY tm.slug) FROM team_members x JOIN teams tm ON tm.tenant_id = x.tenant_id AND tm.id = x.team_id
+		          WHERE x.tenant_id = k.tenant_id AND x.user_id = k.created_by), '{}')
+	FROM api_tokens k
+	JOIN tenants t ON t.id = k.tenant_id
+	LEFT JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
+	WHERE k.id = $1`
+
 // authenticateToken checks a raw API token. It runs before any tenant scope
 // exists (the token names its tenant), so it looks the token up by id.
 func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIdentity, error) {
@@ -180,30 +203,39 @@ func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIden
 		return nil, unauthenticated()
 	}
 	var (
-		ti        TokenIdentity
-		hash      []byte
-		expiresAt *time.Time
-		revokedAt *time.Time
-		lastUsed  *time.Time
-		createdBy *uuid.UUID
+		ti          TokenIdentity
+		hash        []byte
+		expiresAt   *time.Time
+		revokedAt   *time.Time
+		lastUsed    *time.Time
+		createdBy   *uuid.UUID
+		creatorRole *tenancy.Role
 	)
-	err := s.db.Pool.QueryRow(ctx, `SELECT k.id, k.name, k.role, k.secret_hash, k.expires_at, k.revoked_at, k.last_used_at, k.created_by,
-			t.id, t.slug, t.name, t.created_at, t.policy_version
-		FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1`, id).
-		Scan(&ti.ID, &ti.Name, &ti.Role, &hash, &expiresAt, &revokedAt, &lastUsed, &createdBy,
-			&ti.Tenant.ID, &ti.Tenant.Slug, &ti.Tenant.Name, &ti.Tenant.CreatedAt, &ti.PolicyVersion)
+	err := s.db.Pool.QueryRow(ctx, tokenLookupSQL, id).
+		Scan(&ti.ID, &ti.Name, &ti.Scope, &hash, &expiresAt, &revokedAt, &lastUsed, &createdBy,
+			&ti.Tenant.ID, &ti.Tenant.Slug, &ti.Tenant.Name, &ti.Tenant.CreatedAt, &ti.PolicyVersion,
+			&creatorRole, &ti.Teams)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, unauthenticated()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate token: %w", err)
 	}
-	if createdBy != nil {
-		ti.CreatedBy = *createdBy
-	}
 	now := s.cfg.Now()
 	if subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 || revokedAt != nil || (expiresAt != nil && !expiresAt.After(now)) {
 		return nil, unauthenticated()
+	}
+	// Only past the secret check do the reasons show: they are about a
+	// token the caller holds.
+	switch {
+	case createdBy == nil: // the creator's user was deleted (ON DELETE SET NULL)
+		return nil, problem.Errorf(problem.CodeUnauthenticated, "the API token's creator no longer exists; create a new token")
+	case creatorRole == nil:
+		return nil, problem.Errorf(problem.CodeUnauthenticated, "the API token's creator is no longer a member of %s; create a new token", ti.Tenant.Slug)
+	}
+	ti.CreatedBy = *createdBy
+	if ti.Role = ti.Scope.Meet(*creatorRole); ti.Role == "" {
+		return nil, unauthenticated() // a role the schema's CHECK rules out
 	}
 	// last_used_at is kept to the minute: one write a minute per token, not
 	// one per request.

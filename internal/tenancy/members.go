@@ -18,12 +18,13 @@ const memberSQL = `SELECT u.id, u.email, u.name, m.role, m.created_at
 	FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1`
 
 func scanMember(r pgx.Row) (Member, error) {
-	var m Member
+	m := Member{Status: Active}
 	err := r.Scan(&m.UserID, &m.Email, &m.Name, &m.Role, &m.JoinedAt)
 	return m, err
 }
 
-// ListMembers returns a page of tenant's members ordered by email.
+// ListMembers returns a page of tenant's members ordered by email. Pending
+// invitations are not members: ListInvitations lists them.
 func (s *Store) ListMembers(ctx context.Context, tenant uuid.UUID, cursor string, limit int) ([]Member, string, error) {
 	after, err := database.DecodeCursor(cursor)
 	if err != nil {
@@ -53,44 +54,45 @@ func validateGrant(granter, role Role) error {
 	return nil
 }
 
-// AddMember gives the user with email role in tenant. A user with no account
-// yet is created as invited: they set a password when they sign up with that
-// address. granter is the role of whoever adds the member.
-func (s *Store) AddMember(ctx context.Context, tenant uuid.UUID, granter Role, email string, role Role) (Member, error) {
-	addr, ok := NormalizeEmail(email)
-	if !ok {
-		return Member{}, problem.Invalid(map[string]string{"email": "must be an email address"})
+// lockTenant takes the tenant's row lock that every change to its members
+// and invitations holds, so such changes run one after another: two owners
+// demoting each other cannot both pass the last-owner check, and none waits
+// on another's member rows in the opposite order (which deadlocked). FOR NO
+// KEY UPDATE does not block the FOR KEY SHARE that inserts referencing the
+// tenant take, so the tenant's other writes go on. tx must be scoped.
+func lockTenant(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, tenant).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return problem.NotFound("tenant", tenant.String())
 	}
-	if err := validateGrant(granter, role); err != nil {
-		return Member{}, err
+	if err != nil {
+		return fmt.Errorf("lock tenant: %w", err)
 	}
-	var m Member
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		// users is global: create the invited user before scoping to the tenant.
-		var userID uuid.UUID
-		err := tx.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO users (email, name) VALUES ($1, split_part($1, '@', 1))
-				ON CONFLICT (lower(email)) DO NOTHING RETURNING id)
-			SELECT id FROM ins UNION ALL SELECT id FROM users WHERE lower(email) = $1 LIMIT 1`, addr).Scan(&userID)
-		if err != nil {
-			return fmt.Errorf("find or invite user: %w", err)
-		}
-		if err := database.Scope(ctx, tx, tenant); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)`, tenant, userID, role)
-		if database.IsUniqueViolation(err, "") {
-			return problem.Errorf(problem.CodeConflict, "%s is already a member", addr)
-		}
-		if err != nil {
-			return fmt.Errorf("add member: %w", err)
-		}
-		if m, err = scanMember(tx.QueryRow(ctx, memberSQL+` AND m.user_id = $2`, tenant, userID)); err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, tenant, audit.Change{Action: "member.added", ObjectKind: "member", ObjectID: addr, After: m})
-	})
-	return m, err
+	return nil
+}
+
+// currentRole returns the role g may act with now: g.Role capped by g's
+// current membership, read under the tenant lock. A granter who is no
+// longer a member may do nothing.
+func currentRole(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, g Granter) (Role, error) {
+	if g.UserID == uuid.Nil {
+		return g.Role, nil
+	}
+	var role Role
+	err := tx.QueryRow(ctx, `SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2`, tenant, g.UserID).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", problem.Errorf(problem.CodeConflict, "you were removed from this tenant while this change waited; nothing was changed")
+	}
+	if err != nil {
+		return "", fmt.Errorf("granter's role: %w", err)
+	}
+	if cur := g.Role.Meet(role); cur != g.Role {
+		// Demoted by a change that committed while this one waited for the
+		// tenant lock: this request lost that race, and says so.
+		return "", problem.Errorf(problem.CodeConflict, "your own role changed to %s while this change waited; nothing was changed", cur)
+	}
+	return g.Role, nil
 }
 
 // getMemberForUpdate locks and returns a member in a scoped transaction.
@@ -102,27 +104,13 @@ func getMemberForUpdate(ctx context.Context, tx pgx.Tx, tenant, user uuid.UUID) 
 	return m, err
 }
 
-// ensureAnotherOwner fails when user is the tenant's last owner. It locks
-// the owners' rows so two concurrent demotions cannot both pass.
+// ensureAnotherOwner fails when user is the tenant's last owner. The caller
+// holds the tenant lock, so no other change to the owners runs meanwhile.
 func ensureAnotherOwner(ctx context.Context, tx pgx.Tx, tenant, user uuid.UUID) error {
-	rows, err := tx.Query(ctx, `SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE`, tenant)
+	var others int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner' AND user_id <> $2`, tenant, user).Scan(&others)
 	if err != nil {
-		return err
-	}
-	others := 0
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		if id != user {
-			others++
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		return fmt.Errorf("count owners: %w", err)
 	}
 	if others == 0 {
 		return problem.Errorf(problem.CodeConflict, "a tenant must keep at least one owner")
@@ -130,16 +118,30 @@ func ensureAnotherOwner(ctx context.Context, tx pgx.Tx, tenant, user uuid.UUID) 
 	return nil
 }
 
-// SetMemberRole changes a member's role. granter must hold at least both the
-// old and the new role, and the last owner cannot be demoted.
-func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, granter Role, user uuid.UUID, role Role) (Member, error) {
-	if err := validateGrant(granter, role); err != nil {
+// SetMemberRole changes a member's role. The granter must hold at least both
+// the old and the new role, and the last owner cannot be demoted. Changes to
+// one tenant's members run one at a time; one that lost a race to the last
+// owner is a conflict.
+func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, g Granter, user uuid.UUID, role Role) (Member, error) {
+	if err := validateGrant(g.Role, role); err != nil {
 		return Member{}, err
 	}
 	var m Member
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
+			return err
+		}
 		before, err := getMemberForUpdate(ctx, tx, tenant, user)
 		if err != nil {
+			return err
+		}
+		// Whether this granter may make the change at all comes first: one
+		// who may not is refused as such, whatever the tenant's owners.
+		granter, err := currentRole(ctx, tx, tenant, g)
+		if err != nil {
+			return err
+		}
+		if err := validateGrant(granter, role); err != nil {
 			return err
 		}
 		if !granter.AtLeast(before.Role) {
@@ -161,10 +163,18 @@ func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, granter Rol
 }
 
 // RemoveMember removes user from tenant (and its teams). The last owner
-// cannot be removed.
-func (s *Store) RemoveMember(ctx context.Context, tenant uuid.UUID, granter Role, user uuid.UUID) error {
+// cannot be removed; like SetMemberRole it runs alone among the tenant's
+// member changes.
+func (s *Store) RemoveMember(ctx context.Context, tenant uuid.UUID, g Granter, user uuid.UUID) error {
 	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
+			return err
+		}
 		before, err := getMemberForUpdate(ctx, tx, tenant, user)
+		if err != nil {
+			return err
+		}
+		granter, err := currentRole(ctx, tx, tenant, g)
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,29 @@ func (r Role) Valid() bool { return r.rank() > 0 }
 // peers in different domains (catalog versus operations) and rank equal.
 func (r Role) AtLeast(other Role) bool { return r.rank() >= other.rank() }
 
+// Meet returns the most a principal holding both r and other may do: the
+// lower of the two. Editor and operator rank equal but rule different domains
+// (catalog versus operations), so neither holds the other's rights: their
+// meet is viewer, the greatest role below both.
+func (r Role) Meet(other Role) Role {
+	switch {
+	case !r.Valid() || !other.Valid():
+		return ""
+	case r == other:
+		return r
+	case r.rank() == other.rank():
+		return Viewer
+	case r.rank() < other.rank():
+		return r
+	default:
+		return other
+	}
+}
+
+// Covers reports whether r holds every right of other: other is r or below
+// it, and not r's peer in another domain.
+func (r Role) Covers(other Role) bool { return other.Valid() && r.Meet(other) == other }
+
 func (r Role) rank() int {
 	switch r {
 	case Owner:
@@ -104,10 +127,14 @@ type Tenant struct {
 
 // User is a person who can sign in.
 type User struct {
-	ID        uuid.UUID `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
+	Name  string    `json:"name"`
+	// EmailVerified says the user proved the address by following a link
+	// sent to it. Until then the account can sign in and use the tenants it
+	// created, but no invitation or operator right reaches it.
+	EmailVerified bool      `json:"email_verified"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // Membership is a user's place in one tenant.
@@ -119,13 +146,36 @@ type Membership struct {
 	Email         string   `json:"-"` // the member's email, for audit
 }
 
-// Member is a user as seen from one tenant.
+// MemberStatus says whether a member has joined or is only invited.
+type MemberStatus string
+
+// The member statuses.
+const (
+	// Active: a user with a membership, who can act in the tenant.
+	Active MemberStatus = "active"
+	// Invited: an address with a pending invitation; it becomes a member
+	// when a user proves that address. It has no user, name or join time.
+	Invited MemberStatus = "invited"
+)
+
+// Member is a user (or a pending invitation) as seen from one tenant.
 type Member struct {
-	UserID   uuid.UUID `json:"user_id"`
-	Email    string    `json:"email"`
-	Name     string    `json:"name"`
-	Role     Role      `json:"role"`
-	JoinedAt time.Time `json:"joined_at"`
+	UserID    uuid.UUID    `json:"user_id,omitzero"` // zero for an invitation
+	Email     string       `json:"email"`
+	Name      string       `json:"name,omitempty"` // empty for an invitation: nothing is made up
+	Role      Role         `json:"role"`
+	Status    MemberStatus `json:"status"`
+	JoinedAt  time.Time    `json:"joined_at,omitzero"`  // zero for an invitation
+	InvitedAt time.Time    `json:"invited_at,omitzero"` // set for an invitation only
+}
+
+// Granter is who changes a tenant's members: the acting user (for an API
+// token, its creator) and the role the request acts with. Inside the
+// change's transaction the role is capped by the user's current membership,
+// so rights lost while the request was in flight are not used.
+type Granter struct {
+	UserID uuid.UUID // zero for the system
+	Role   Role
 }
 
 // Team is a group of members that owns catalog entities.

@@ -26,22 +26,65 @@ func New(db *database.DB) *Store { return &Store{db: db} }
 // tenancy changes into their own transactions.
 func (s *Store) DB() *database.DB { return s.db }
 
-// CreateUserTx creates a user with a password hash, or gives a password to a
-// user who was invited and never signed up. An address already in use by a
-// user with a password is a conflict.
-func CreateUserTx(ctx context.Context, tx pgx.Tx, email, name string, passwordHash string) (User, error) {
+// InsertUserTx creates an unverified user with a password hash, unless the
+// address is taken. Either way it returns the address's user and whether it
+// was created here, so a caller can run the same statements for a new and
+// a known address (sign-up must not tell them apart) and roll back in the
+// second case.
+func InsertUserTx(ctx context.Context, tx pgx.Tx, email, name, passwordHash string) (User, bool, error) {
 	var u User
-	err := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
-		ON CONFLICT (lower(email)) DO UPDATE SET name = EXCLUDED.name, password_hash = EXCLUDED.password_hash
-		WHERE users.password_hash IS NULL
-		RETURNING id, email, name, created_at`, email, name, passwordHash).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
+	var created bool
+	err := tx.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
+			ON CONFLICT (lower(email)) DO NOTHING
+			RETURNING id, email, name, email_verified_at IS NOT NULL AS verified, created_at)
+		SELECT *, true FROM ins
+		UNION ALL
+		SELECT id, email, name, email_verified_at IS NOT NULL, created_at, false FROM users WHERE lower(email) = lower($1)
+		LIMIT 1`, email, name, passwordHash).Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.CreatedAt, &created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, problem.Errorf(problem.CodeConflict, "an account with email %q already exists", email)
+		// The conflicting row was committed after this statement's snapshot
+		// was taken; a new statement sees it.
+		err = tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email).
+			Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.CreatedAt)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("create user: %w", err)
+		return User{}, false, fmt.Errorf("create user: %w", err)
 	}
-	return u, nil
+	return u, created, nil
+}
+
+const userColumns = `id, email, name, email_verified_at IS NOT NULL, created_at`
+
+// VerifyUserTx records that user proved email: it marks the user verified
+// (unless their address is no longer email) and turns every pending
+// invitation of the address into a membership, audited as member.joined in
+// each tenant with the actor from ctx. It returns the user and the tenants
+// joined. A user whose address changed is not found.
+//
+// It must run before tx is scoped to a tenant: it reads users and every
+// tenant's invitations of the address, then scopes tx to each tenant in
+// turn.
+func VerifyUserTx(ctx context.Context, tx pgx.Tx, user uuid.UUID, email string) (User, []Tenant, error) {
+	addr := strings.ToLower(email)
+	if err := lockAddress(ctx, tx, addr); err != nil {
+		return User{}, nil, err
+	}
+	var u User
+	err := tx.QueryRow(ctx, `UPDATE users SET email_verified_at = coalesce(email_verified_at, now())
+		WHERE id = $1 AND lower(email) = $2 RETURNING `+userColumns, user, addr).
+		Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, nil, problem.NotFound("user", user.String())
+	}
+	if err != nil {
+		return User{}, nil, fmt.Errorf("verify user: %w", err)
+	}
+	joined, err := claimInvitationsTx(ctx, tx, u)
+	if err != nil {
+		return User{}, nil, err
+	}
+	return u, joined, nil
 }
 
 // CreateTenantTx creates a tenant with owner as its first owner, in tx.
@@ -81,7 +124,7 @@ func (s *Store) CreateTenant(ctx context.Context, owner uuid.UUID, slug, name st
 // User returns the user with id.
 func (s *Store) User(ctx context.Context, id uuid.UUID) (User, error) {
 	var u User
-	err := s.db.Pool.QueryRow(ctx, `SELECT id, email, name, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
+	err := s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, problem.NotFound("user", id.String())
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -124,8 +122,8 @@ func (u *UI) coordinationElectionLeader(c echo.Context) error {
 const appliedWait = 2 * time.Second
 
 // awaitApplied holds a fragment the live view reloads after a stream event
-// (whose Raft index comes as ?index=) until this node has applied that
-// event. Behind a load balancer the event and the reload may reach
+// (whose revision of the tenant's state comes as ?index=) until this node
+// has applied that event. Behind a load balancer the event and the reload may reach
 // different nodes, and a lagging node would otherwise show the state from
 // before the event, with nothing to correct it until the next one. After
 // appliedWait it gives up and shows what it has.
@@ -136,11 +134,11 @@ func (u *UI) awaitApplied(c echo.Context) error {
 	}
 	index, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil {
-		return problem.Errorf(problem.CodeInvalid, "index must be a Raft log index (a non-negative integer)")
+		return problem.Errorf(problem.CodeInvalid, "index must be a revision of this organisation's coordination state (a non-negative integer)")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), appliedWait)
 	defer cancel()
-	_ = u.d.Locks.WaitApplied(ctx, index) // late or gone: show what there is
+	_ = u.d.Locks.WaitApplied(ctx, principal(c).Tenant, index) // late or gone: show what there is
 	return nil
 }
 
@@ -218,7 +216,11 @@ func serviceMessage(err error) (string, error) {
 // platform's operators only.
 func (u *UI) maySeeCluster(c echo.Context) bool {
 	s, ok := c.Get(sessionKey).(auth.Session)
-	return ok && slices.Contains(u.operators, strings.ToLower(s.Email))
+	if !ok {
+		return false
+	}
+	op, err := u.auth.IsOperator(c.Request().Context(), s.UserID)
+	return err == nil && op
 }
 
 func (u *UI) clusterView() views.ClusterView {

@@ -112,21 +112,58 @@ func (u *UI) signupPage(c echo.Context) error {
 
 func (u *UI) signup(c echo.Context) error {
 	f := views.SignupForm{Email: c.FormValue("email"), Name: c.FormValue("name"), TenantSlug: c.FormValue("tenant_slug"), TenantName: c.FormValue("tenant_name")}
-	user, t, err := u.auth.Signup(c.Request().Context(), auth.SignupInput{Email: f.Email, Password: c.FormValue("password"), Name: f.Name,
-		TenantSlug: f.TenantSlug, TenantName: f.TenantName})
+	res, err := u.auth.Signup(c.Request().Context(), auth.SignupInput{Email: f.Email, Password: c.FormValue("password"), Name: f.Name,
+		TenantSlug: f.TenantSlug, TenantName: f.TenantName, RemoteAddr: c.RealIP()})
 	if err != nil {
 		errs, err := formErrors(err, map[string]string{"tenant.slug": "tenant_slug", "tenant.name": "tenant_name"})
 		if err != nil {
 			return err
 		}
-		return render(c, http.StatusUnprocessableEntity, views.SignupPage(u.anonToken(c), f, errs))
+		status := http.StatusUnprocessableEntity
+		if problem.Code(err) == problem.CodeRateLimited {
+			status = http.StatusTooManyRequests
+		}
+		return render(c, status, views.SignupPage(u.anonToken(c), f, errs))
 	}
-	if t == nil {
-		// No organisation of their own: the home page takes them to the
-		// ones that invited them, or to creating one.
-		return u.startSession(c, user.ID, "/")
+	// The same page whether the address was new or had an account: only
+	// the mail says which. Nobody is signed in here, so the page does not
+	// tell either.
+	u.clearCookie(c, anonCSRF)
+	return render(c, http.StatusOK, views.CheckMailPage(res.Email))
+}
+
+// verifyEmail follows the link of a verification mail.
+func (u *UI) verifyEmail(c echo.Context) error {
+	v, err := u.auth.VerifyEmail(c.Request().Context(), c.QueryParam("token"))
+	if pe, ok := problem.As(err); ok && pe.Code == problem.CodeInvalid {
+		return render(c, http.StatusBadRequest, views.VerifiedPage(false, "This link "+strings.TrimPrefix(pe.Message, "this verification link ")+".", nil))
 	}
-	return u.startSession(c, user.ID, views.TenantPath(t.Slug, views.SectionTeams))
+	if err != nil {
+		return err
+	}
+	var joined []string
+	for _, t := range v.Joined {
+		joined = append(joined, t.Name)
+	}
+	return render(c, http.StatusOK, views.VerifiedPage(true, v.User.Email+" is confirmed.", joined))
+}
+
+// resendVerification mails the signed-in user a new link.
+func (u *UI) resendVerification(c echo.Context) error {
+	s := c.Get(sessionKey).(auth.Session)
+	back := "/"
+	if ref, err := url.Parse(c.Request().Referer()); err == nil && ref.Path != "" {
+		back = safeNext(ref.RequestURI())
+	}
+	if err := u.auth.ResendVerification(c.Request().Context(), s.UserID); err != nil {
+		pe, ok := problem.As(err)
+		if !ok || pe.Code == problem.CodeInternal {
+			return err
+		}
+		u.setCookie(c, flashCookie, url.QueryEscape(pe.Message), time.Minute)
+		return c.Redirect(http.StatusSeeOther, back)
+	}
+	return u.redirectWithFlash(c, back, "We sent a new link to "+s.Email+".")
 }
 
 func (u *UI) logout(c echo.Context) error {
@@ -257,7 +294,15 @@ func (u *UI) renderMembers(c echo.Context, status int, email, role string, errs 
 	for i, m := range ms {
 		rows[i] = views.MemberRow{UserID: m.UserID.String(), Email: m.Email, Name: m.Name, Role: string(m.Role), Joined: m.JoinedAt}
 	}
-	return render(c, status, views.MembersPage(page(c, "Members", views.SectionMembers), rows, u.can(ctx, p, "member"), email, role, errs))
+	invs, _, err := u.tenancy.ListInvitations(ctx, p.Tenant, "", 200)
+	if err != nil {
+		return err
+	}
+	pending := make([]views.InvitationRow, len(invs))
+	for i, m := range invs {
+		pending[i] = views.InvitationRow{Email: m.Email, Role: string(m.Role), Invited: m.InvitedAt}
+	}
+	return render(c, status, views.MembersPage(page(c, "Members", views.SectionMembers), rows, pending, u.can(ctx, p, "member"), email, role, errs))
 }
 
 func (u *UI) addMember(c echo.Context) error {
@@ -267,14 +312,19 @@ func (u *UI) addMember(c echo.Context) error {
 		return err
 	}
 	email, role := c.FormValue("email"), c.FormValue("role")
-	if _, err := u.tenancy.AddMember(ctx, p.Tenant, p.Role, email, tenancy.Role(role)); err != nil {
+	m, err := u.tenancy.AddMember(ctx, p.Tenant, p.Granter(), email, tenancy.Role(role))
+	if err != nil {
 		errs, err := formErrors(err, nil)
 		if err != nil {
 			return err
 		}
 		return u.renderMembers(c, http.StatusUnprocessableEntity, email, role, errs)
 	}
-	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionMembers), email+" added as "+role+".")
+	msg := m.Email + " added as " + role + "."
+	if m.Status == tenancy.Invited {
+		msg = m.Email + " is invited as " + role + ": they join once they confirm an account with this address."
+	}
+	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionMembers), msg)
 }
 
 func (u *UI) removeMember(c echo.Context) error {
@@ -287,10 +337,23 @@ func (u *UI) removeMember(c echo.Context) error {
 	if err != nil {
 		return problem.NotFound("member", c.Param("user"))
 	}
-	if err := u.tenancy.RemoveMember(ctx, p.Tenant, p.Role, id); err != nil {
+	if err := u.tenancy.RemoveMember(ctx, p.Tenant, p.Granter(), id); err != nil {
 		return err
 	}
 	return htmxDone(c, nil, "Member removed.")
+}
+
+func (u *UI) cancelInvitation(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	email := c.Param("email")
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "member", email)); err != nil {
+		return err
+	}
+	if err := u.tenancy.CancelInvitation(ctx, p.Tenant, p.Granter(), email); err != nil {
+		return err
+	}
+	return htmxDone(c, nil, "The invitation of "+email+" is cancelled.")
 }
 
 func (u *UI) setMemberRole(c echo.Context) error {
@@ -303,7 +366,7 @@ func (u *UI) setMemberRole(c echo.Context) error {
 	if err != nil {
 		return problem.NotFound("member", c.Param("user"))
 	}
-	m, err := u.tenancy.SetMemberRole(ctx, p.Tenant, p.Role, id, tenancy.Role(c.FormValue("role")))
+	m, err := u.tenancy.SetMemberRole(ctx, p.Tenant, p.Granter(), id, tenancy.Role(c.FormValue("role")))
 	if pe, ok := problem.As(err); ok && pe.Code != problem.CodeNotFound {
 		// Refused (the last owner, a role above one's own): put the select
 		// back to the role the member still has, and say why.

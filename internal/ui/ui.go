@@ -33,21 +33,17 @@ type Deps struct {
 	Idem    *idempotency.Store
 	Locks   *lockd.Node       // nil: the lock pages say the service is not running
 	Events  *eventstore.Store // nil: the stream pages say the store is not running
-	// Operators are the emails of the platform's operators, who alone see
-	// the Raft group.
-	Operators []string
 }
 
 // UI is the browser surface.
 type UI struct {
-	idem      *idempotency.Store
-	auth      *auth.Service
-	tenancy   *tenancy.Store
-	rbac      *rbac.Service
-	d         Deps
-	operators []string
-	origin    string // the only origin allowed to post (the server's public one)
-	secure    bool   // cookies are Secure (the public URL is https)
+	idem    *idempotency.Store
+	auth    *auth.Service
+	tenancy *tenancy.Store
+	rbac    *rbac.Service
+	d       Deps
+	origin  string // the only origin allowed to post (the server's public one)
+	secure  bool   // cookies are Secure (the public URL is https)
 }
 
 const (
@@ -59,13 +55,7 @@ const (
 
 // New returns the UI; Mount adds its routes to a server.
 func New(d Deps) *UI {
-	u := &UI{idem: d.Idem, auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, d: d}
-	for _, op := range d.Operators {
-		if op = strings.ToLower(strings.TrimSpace(op)); op != "" {
-			u.operators = append(u.operators, op)
-		}
-	}
-	return u
+	return &UI{idem: d.Idem, auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, d: d}
 }
 
 // Mount adds the UI's routes and static files to s, and has s render errors
@@ -83,6 +73,8 @@ func (u *UI) Mount(s *web.Server) {
 	e.POST("/login", u.login, u.anonCSRF)
 	e.GET("/signup", u.signupPage)
 	e.POST("/signup", u.signup, u.anonCSRF)
+	e.GET("/verify-email", u.verifyEmail)
+	e.POST("/verify-email/resend", u.resendVerification, u.session, u.csrf)
 	e.POST("/logout", u.logout, u.session, u.csrf)
 	e.GET("/tenants/new", u.newTenantPage, u.session)
 	e.POST("/tenants", u.createTenant, u.session, u.csrf)
@@ -100,6 +92,7 @@ func (u *UI) Mount(s *web.Server) {
 	t.POST("/members", u.addMember)
 	t.POST("/members/:user/remove", u.removeMember)
 	t.POST("/members/:user/role", u.setMemberRole)
+	t.POST("/members/invitations/:email/cancel", u.cancelInvitation)
 	t.GET("/tokens", u.tokensPage)
 	t.POST("/tokens", u.createToken)
 	t.POST("/tokens/:id/revoke", u.revokeToken)
@@ -179,7 +172,7 @@ func (u *UI) session(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email}, Flash: u.takeFlash(c)}
+		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email, Unverified: !s.EmailVerified}, Flash: u.takeFlash(c)}
 		for _, m := range ms {
 			page.Tenants = append(page.Tenants, views.TenantLink{Slug: m.Tenant.Slug, Name: m.Tenant.Name, Role: string(m.Role)})
 		}

@@ -18,6 +18,8 @@ import (
 	"switchboard/internal/app"
 	"switchboard/internal/auth"
 	"switchboard/internal/database/dbtest"
+	"switchboard/internal/mail"
+	"switchboard/internal/mail/mailtest"
 	"switchboard/internal/web"
 )
 
@@ -28,6 +30,8 @@ type Server struct {
 	Key ed25519.PrivateKey
 	// DatabaseURL is the database it runs on, for a second replica.
 	DatabaseURL string
+	// Mail is the in-test SMTP server the application sends its mail to.
+	Mail *mailtest.Server
 }
 
 // Option changes the application's configuration before it is built.
@@ -58,7 +62,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	smtp := mailtest.New(t)
 	cfg := app.Config{
+		Mail:     mail.Config{URL: smtp.URL(), From: "Switchboard <switchboard@example.test>", Backoff: 50 * time.Millisecond},
 		DataDir:  t.TempDir(),
 		Listener: ln,
 		JWTKey:   base64.StdEncoding.EncodeToString(key.Seed()),
@@ -67,8 +73,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		// A short failure-detection time: a single node elects itself in a
 		// fraction of a second instead of one.
 		RaftTimeout: 150 * time.Millisecond,
-		Auth:        auth.Config{LoginBurst: 1000, LoginEvery: time.Millisecond},
-		Log:         slog.New(web.LogHandler(slog.NewTextHandler(io.Discard, nil))),
+		// Every test client signs up and in from 127.0.0.1, often to the
+		// same addresses: the limits are for other tests to tighten.
+		Auth: auth.Config{LoginBurst: 1000, LoginEvery: time.Millisecond, SignupBurst: 1000, SignupEvery: time.Millisecond,
+			MailBurst: 1000, MailEvery: time.Millisecond},
+		Log: slog.New(web.LogHandler(slog.NewTextHandler(io.Discard, nil))),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -107,5 +116,5 @@ func Start(t testing.TB, opts ...Option) *Server {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return &Server{App: a, Key: key, DatabaseURL: cfg.DatabaseURL}
+	return &Server{App: a, Key: key, DatabaseURL: cfg.DatabaseURL, Mail: smtp}
 }
