@@ -6,7 +6,7 @@ BIN       := bin/switchboard
 TEMPL     := $(shell $(GO) env GOPATH)/bin/templ
 TEMPL_VER := v0.3.977
 
-.PHONY: all build run test test-short bench fuzz generate vet fmt clean
+.PHONY: all build run test test-deps test-short bench fuzz generate vet fmt clean
 
 all: build
 
@@ -17,8 +17,12 @@ run: build
 	./$(BIN)
 
 # Tests: packages run in parallel processes, each test on its own database.
-test: vet
+# test-deps installs what a fresh machine lacks (Chromium for e2e).
+test: vet test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-deps:
+	@./scripts/test-deps
 
 test-short: vet
 	$(GO) test -count=1 ./internal/...

@@ -256,6 +256,9 @@ var matrix = []matrixRow{
 	{"GET", "/audit", [7]int{200, 200, 403, 403, 403, 403, 200}, fixed("/audit", nil)},
 
 	{"GET", "/policies", [7]int{200, 200, 403, 403, 403, 403, 200}, fixed("/policies", nil)},
+	{"POST", "/policies/try", [7]int{200, 200, 403, 403, 403, 403, 200}, fixed("/policies/try", map[string]any{
+		"rule":    neutralRule,
+		"request": map[string]any{"role": "operator", "action": "replay", "kind": "dlq", "team": "core", "labels": map[string]string{"env": "prod"}}})},
 	{"POST", "/policies", [7]int{201, 201, 403, 403, 403, 403, 201}, fixed("/policies", neutralRule)},
 	{"DELETE", "/policies", [7]int{204, 204, 403, 403, 403, 403, 204}, func(s *testServer, f *authzFixture, tenant string) cell {
 		return cell{tenantPath(tenant, "/policies"), map[string]string{"id": f.newPolicy(s, tenant)}}
@@ -319,6 +322,7 @@ var matrix = []matrixRow{
 	{"POST", "/locks/:name", [7]int{pass, pass, pass, pass, 403, 403, pass}, fixed("/locks/cell", map[string]any{"owner": "cell", "ttl_ms": 1000})},
 	{"PUT", "/locks/:name", [7]int{pass, pass, pass, pass, 403, 403, pass}, fixed("/locks/cell", map[string]any{"token": "t", "ttl_ms": 1000})},
 	{"DELETE", "/locks/:name", [7]int{pass, pass, pass, pass, 403, 403, pass}, fixed("/locks/cell", map[string]any{"token": "t"})},
+	{"POST", "/locks/:name/force-release", [7]int{pass, pass, 403, 403, 403, 403, pass}, fixed("/locks/cell/force-release", nil)},
 	{"POST", "/locks/:name/verify", [7]int{pass, pass, pass, pass, pass, pass, pass}, fixed("/locks/cell/verify", map[string]any{"fencing_token": 1})},
 	{"POST", "/elections/:name/campaign", [7]int{pass, pass, pass, pass, 403, 403, pass}, fixed("/elections/cell/campaign", map[string]any{"candidate": "cell", "ttl_ms": 1000})},
 	{"GET", "/elections", [7]int{pass, pass, pass, pass, pass, pass, pass}, fixed("/elections", nil)},

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/database"
 	"switchboard/internal/live"
 	"switchboard/internal/lockd"
 	"switchboard/internal/problem"
@@ -222,6 +223,7 @@ func (a *API) lockRoutes() []route {
 		{Method: http.MethodPost, Path: t + "/locks/:name", Summary: "Acquire a lock for ttl_ms, queueing first-come, first-served up to wait_ms; 409 when not acquired in time", Tag: "locks", Auth: authTenant, Request: AcquireLockRequest{}, Response: LockResponse{}, Status: 200, handler: a.acquireLock},
 		{Method: http.MethodPut, Path: t + "/locks/:name", Summary: "Renew a held lock's lease to ttl_ms from now; 409 for another holder's token (the lock is untouched), 404 when not held", Tag: "locks", Auth: authTenant, Request: RenewLockRequest{}, Response: LockResponse{}, Status: 200, handler: a.renewLock},
 		{Method: http.MethodDelete, Path: t + "/locks/:name", Summary: "Release a held lock (the next waiter gets it); 409 for another holder's token, 404 when not held", Tag: "locks", Auth: authTenant, Request: ReleaseLockRequest{}, Status: 204, handler: a.releaseLock},
+		{Method: http.MethodPost, Path: t + "/locks/:name/force-release", Summary: "Free a lock whoever holds it (admins: for a holder that is gone); the next waiter gets it; answers the lease that was ended, and is audited", Tag: "locks", Auth: authTenant, Response: LockInfo{}, Status: 200, handler: a.forceReleaseLock},
 		{Method: http.MethodPost, Path: t + "/locks/:name/verify", Summary: "Check that a fencing token is the current holder's and its lease runs", Tag: "locks", Auth: authTenant, Request: VerifyLockRequest{}, Response: VerifyLockResponse{}, Status: 200, handler: a.verifyLock},
 
 		{Method: http.MethodPost, Path: t + "/elections/:name/campaign", Summary: "Campaign to lead an election for ttl_ms, waiting up to wait_ms; 409 when another candidate still leads", Tag: "elections", Auth: authTenant, Request: CampaignRequest{}, Response: LeadershipResponse{}, Status: 200, handler: a.campaign},
@@ -400,6 +402,22 @@ func (a *API) releaseLock(c echo.Context) error {
 		return a.lockFail(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) forceReleaseLock(c echo.Context) error {
+	name, p, node, err := a.coordNamed(c, "name", rbac.Delete, "lock")
+	if err != nil {
+		return err
+	}
+	held, err := node.ForceRelease(c.Request().Context(), p.Tenant, name)
+	if err != nil {
+		return a.lockFail(c, err)
+	}
+	info := LockInfo{Name: held.Name, Owner: held.Owner, FencingToken: held.FencingToken, ExpiresAt: held.ExpiresAt, Waiters: held.Waiters}
+	if err := a.audit.Add(c.Request().Context(), p.Tenant, audit.Change{Action: "lock.force_released", ObjectKind: "lock", ObjectID: name, Before: info}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
 }
 
 func (a *API) verifyLock(c echo.Context) error {
@@ -782,22 +800,19 @@ func (a *API) removeVoter(c echo.Context) error {
 // pageByName pages items sorted by name: the cursor is the last name of the
 // previous page, opaque to clients.
 func pageByName[T any](items []T, name func(T) string, cursor string, limit int) ([]T, string, error) {
+	after, err := database.DecodeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
 	if cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) == 0 {
-			return nil, "", problem.Invalid(map[string]string{"cursor": "is not a cursor this server issued"})
-		}
 		i := 0
-		for i < len(items) && name(items[i]) <= string(after) {
+		for i < len(items) && name(items[i]) <= after {
 			i++
 		}
 		items = items[i:]
 	}
-	if len(items) <= limit {
-		return items, "", nil
-	}
-	items = items[:limit]
-	return items, base64.RawURLEncoding.EncodeToString([]byte(name(items[limit-1]))), nil
+	page, next := database.Page(items, limit, name)
+	return page, next, nil
 }
 
 // lockStream serves a stream of the lock service through the live hub: the

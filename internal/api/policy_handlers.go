@@ -2,10 +2,12 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/database"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -20,16 +22,81 @@ type CreatePolicyRequest struct {
 	Effect    string       `json:"effect"`
 }
 
+// PolicyRule is a rule as listed: the rule and its condition in words.
+type PolicyRule struct {
+	rbac.Rule
+	Explanation string `json:"explanation"`
+}
+
+// TryPolicyRequest asks how the tenant's rules, and the same rules with an
+// optional candidate rule added, answer an example request.
+type TryPolicyRequest struct {
+	Rule    *CreatePolicyRequest `json:"rule,omitempty"`
+	Request rbac.Request         `json:"request"`
+}
+
+// TryPolicyResponse is the answer before and after the candidate.
+type TryPolicyResponse struct {
+	Before rbac.Decision `json:"before"`
+	After  rbac.Decision `json:"after"`
+}
+
+// listPolicies pages through the built-in rules, then the tenant's own,
+// each with its condition in words. The cursor is the position in that
+// list.
 func (a *API) listPolicies(c echo.Context) error {
 	p := principal(c)
 	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "policy", "")); err != nil {
 		return err
 	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	from := 0
+	if cursor != "" {
+		key, err := database.DecodeCursor(cursor)
+		n, convErr := strconv.Atoi(key)
+		if err != nil || convErr != nil || n < 0 {
+			return problem.Invalid(map[string]string{"cursor": "is not a cursor this server issued"})
+		}
+		from = n
+	}
 	rules, err := a.rbac.List(c.Request().Context(), p.Tenant)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, list(rules, ""))
+	items := make([]PolicyRule, 0, limit)
+	for i := from; i < len(rules) && len(items) < limit; i++ {
+		items = append(items, PolicyRule{Rule: rules[i], Explanation: rbac.Explain(rules[i].Condition)})
+	}
+	next := ""
+	if from+len(items) < len(rules) {
+		next = database.EncodeCursor(strconv.Itoa(from + len(items)))
+	}
+	return c.JSON(http.StatusOK, list(items, next))
+}
+
+// tryPolicy answers an example request with the tenant's rules, and with
+// a candidate rule added, without saving anything.
+func (a *API) tryPolicy(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "policy", "")); err != nil {
+		return err
+	}
+	var in TryPolicyRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	var cand *rbac.Rule
+	if in.Rule != nil {
+		cand = &rbac.Rule{Role: in.Rule.Role, Resource: in.Rule.Resource, Action: in.Rule.Action, Condition: in.Rule.Condition, Effect: in.Rule.Effect}
+	}
+	before, after, err := a.rbac.Try(c.Request().Context(), p.Tenant, cand, in.Request)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, TryPolicyResponse{Before: before, After: after})
 }
 
 func (a *API) createPolicy(c echo.Context) error {

@@ -88,7 +88,8 @@ func (a *API) routes() []route {
 
 		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true, handler: listOf(a, "audit", a.audit.List)},
 
-		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules", Tag: "policies", Auth: authTenant, Response: List[rbac.Rule]{}, Status: 200, handler: a.listPolicies},
+		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules, each with its condition in words", Tag: "policies", Auth: authTenant, Response: List[PolicyRule]{}, Status: 200, Paged: true, handler: a.listPolicies},
+		{Method: http.MethodPost, Path: t + "/policies/try", Summary: "Answer an example request with the tenant's rules, and with a candidate rule added, before saving it (nothing is saved)", Tag: "policies", Auth: authTenant, Request: TryPolicyRequest{}, Response: TryPolicyResponse{}, Status: 200, handler: a.tryPolicy},
 		{Method: http.MethodPost, Path: t + "/policies", Summary: "Add a policy rule (RBAC with an optional ABAC condition)", Tag: "policies", Auth: authTenant, Request: CreatePolicyRequest{}, Response: rbac.Rule{}, Status: 201, Idempotent: true, handler: a.createPolicy},
 		{Method: http.MethodDelete, Path: t + "/policies", Summary: "Remove a tenant policy rule named in the body", Tag: "policies", Auth: authTenant, Request: DeletePolicyRequest{}, Status: 204, handler: a.deletePolicyByBody},
 		{Method: http.MethodDelete, Path: t + "/policies/:id", Summary: "Remove a tenant policy rule", Tag: "policies", Auth: authTenant, Status: 204, handler: a.deletePolicy},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/access"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -44,11 +45,11 @@ func ifMatchVersion(c echo.Context) (int64, error) {
 	return v, nil
 }
 
-func (a *API) authorizeTeam(c echo.Context, act string) error {
-	p := principal(c)
-	obj := rbac.Of(p, "team", c.Param("team"))
-	obj.Team = c.Param("team")
-	return a.rbac.Authorize(c.Request().Context(), p, act, obj)
+// allow is the decision on act for the caller, made by the domain on the
+// object it loads (its owning team and labels included), inside the
+// transaction that then acts on it.
+func (a *API) allow(c echo.Context, act string) access.Check {
+	return a.rbac.Check(principal(c), act)
 }
 
 func (a *API) createTeam(c echo.Context) error {
@@ -70,10 +71,7 @@ func (a *API) createTeam(c echo.Context) error {
 }
 
 func (a *API) getTeam(c echo.Context) error {
-	if err := a.authorizeTeam(c, rbac.Read); err != nil {
-		return err
-	}
-	t, err := a.tenancy.Team(c.Request().Context(), principal(c).Tenant, c.Param("team"))
+	t, err := a.tenancy.Team(c.Request().Context(), principal(c).Tenant, c.Param("team"), a.allow(c, rbac.Read))
 	if err != nil {
 		return err
 	}
@@ -82,9 +80,6 @@ func (a *API) getTeam(c echo.Context) error {
 }
 
 func (a *API) updateTeam(c echo.Context) error {
-	if err := a.authorizeTeam(c, rbac.Update); err != nil {
-		return err
-	}
 	version, err := ifMatchVersion(c)
 	if err != nil {
 		return err
@@ -93,7 +88,7 @@ func (a *API) updateTeam(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := a.tenancy.UpdateTeam(c.Request().Context(), principal(c).Tenant, c.Param("team"), version, tenancy.TeamPatch{Name: in.Name})
+	t, err := a.tenancy.UpdateTeam(c.Request().Context(), principal(c).Tenant, c.Param("team"), version, tenancy.TeamPatch{Name: in.Name}, a.allow(c, rbac.Update))
 	if err != nil {
 		return err
 	}
@@ -102,24 +97,18 @@ func (a *API) updateTeam(c echo.Context) error {
 }
 
 func (a *API) deleteTeam(c echo.Context) error {
-	if err := a.authorizeTeam(c, rbac.Delete); err != nil {
-		return err
-	}
-	if err := a.tenancy.DeleteTeam(c.Request().Context(), principal(c).Tenant, c.Param("team")); err != nil {
+	if err := a.tenancy.DeleteTeam(c.Request().Context(), principal(c).Tenant, c.Param("team"), a.allow(c, rbac.Delete)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (a *API) addTeamMember(c echo.Context) error {
-	if err := a.authorizeTeam(c, rbac.Update); err != nil {
-		return err
-	}
 	var in TeamMemberRequest
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	t, err := a.tenancy.AddTeamMember(c.Request().Context(), principal(c).Tenant, c.Param("team"), in.Email)
+	t, err := a.tenancy.AddTeamMember(c.Request().Context(), principal(c).Tenant, c.Param("team"), in.Email, a.allow(c, rbac.Update))
 	if err != nil {
 		return err
 	}
@@ -128,10 +117,7 @@ func (a *API) addTeamMember(c echo.Context) error {
 }
 
 func (a *API) removeTeamMember(c echo.Context) error {
-	if err := a.authorizeTeam(c, rbac.Update); err != nil {
-		return err
-	}
-	t, err := a.tenancy.RemoveTeamMember(c.Request().Context(), principal(c).Tenant, c.Param("team"), c.Param("email"))
+	t, err := a.tenancy.RemoveTeamMember(c.Request().Context(), principal(c).Tenant, c.Param("team"), c.Param("email"), a.allow(c, rbac.Update))
 	if err != nil {
 		return err
 	}

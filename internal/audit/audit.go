@@ -111,6 +111,13 @@ type Log struct {
 // NewLog returns a Log on db.
 func NewLog(db *database.DB) *Log { return &Log{db: db} }
 
+// Add records c for tenant in a transaction of its own, for a change made
+// outside PostgreSQL (the Raft group's state, say). Record in the change's
+// own transaction wherever there is one.
+func (l *Log) Add(ctx context.Context, tenant uuid.UUID, c Change) error {
+	return l.db.InTenant(ctx, tenant, func(tx pgx.Tx) error { return Record(ctx, tx, tenant, c) })
+}
+
 // List returns up to limit entries of tenant, newest first, starting after
 // cursor (empty for the first page), and the cursor of the next page ("" at
 // the end).

@@ -239,11 +239,17 @@ func mapPgError(err error, field string) error {
 	if !errors.As(err, &pgErr) {
 		return err
 	}
+	// PostgreSQL's own message never reaches the client: it names the
+	// server's internals and is not ours to word.
 	switch pgErr.Code {
-	case "22P02", "22P05", "22021", "54000", "54001":
-		// Bad JSON text, a \u0000 jsonb cannot store, bad encoding, or a
-		// value too deep or too large.
-		return problem.Invalid(map[string]string{field: "holds a value PostgreSQL cannot store: " + pgErr.Message})
+	case "22P02":
+		return problem.Invalid(map[string]string{field: "is not valid JSON"})
+	case "22P05":
+		return problem.Invalid(map[string]string{field: `holds a \u0000 (NUL) character, which cannot be stored; escape it in your own encoding`})
+	case "22021":
+		return problem.Invalid(map[string]string{field: "holds text that is not valid UTF-8"})
+	case "54000", "54001":
+		return problem.Invalid(map[string]string{field: "is nested too deeply or too large to store"})
 	case "40P01":
 		return problem.Errorf(problem.CodeConflict, "a concurrent append used the same event ids; retry")
 	}

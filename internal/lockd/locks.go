@@ -55,6 +55,44 @@ func (n *Node) Release(ctx context.Context, tenant uuid.UUID, name, token string
 	return n.release(ctx, leaseKey{Kind: kindLock, Tenant: tenant, Name: name}, token)
 }
 
+// ForceRelease frees the lock name of tenant whoever holds it — an
+// administrator's remedy for a holder that is gone and would otherwise keep
+// the lock until its lease runs out — and returns who held it. The next
+// waiter, if any, gets the lock in the same step, as with Release. It reads
+// the holder on the leader (linearizable) and releases with the holder's
+// token, so it goes through the same command as Release and needs nothing
+// new in the log; if another holder took the lock in between, it frees that
+// one. CodeNotFound when the lock is not held.
+func (n *Node) ForceRelease(ctx context.Context, tenant uuid.UUID, name string) (LockInfo, error) {
+	if err := newRequest().tenant(tenant).name("name", name).err(); err != nil {
+		return LockInfo{}, err
+	}
+	k := leaseKey{Kind: kindLock, Tenant: tenant, Name: name}
+	for {
+		if err := n.linearizable(ctx); err != nil {
+			return LockInfo{}, err
+		}
+		now := n.clock().UnixNano()
+		n.fsm.mu.RLock()
+		ls := n.fsm.leases[k]
+		var held LockInfo
+		var token string
+		if ls != nil && now < ls.ExpiresAt {
+			held = LockInfo{Name: name, Owner: ls.Owner, FencingToken: ls.Fencing, ExpiresAt: nsToTime(ls.ExpiresAt), Waiters: len(ls.Waiters)}
+			token = ls.Token
+		}
+		n.fsm.mu.RUnlock()
+		if token == "" {
+			return LockInfo{}, problem.Errorf(problem.CodeNotFound, "lock %q is not held (its lease may have expired)", name)
+		}
+		err := n.release(ctx, k, token)
+		if problem.Code(err) == problem.CodeConflict {
+			continue // handed on between the read and the release: free the new holder
+		}
+		return held, err
+	}
+}
+
 // ListLocks lists the tenant's held locks by name (linearizable).
 func (n *Node) ListLocks(ctx context.Context, tenant uuid.UUID) ([]LockInfo, error) {
 	if err := newRequest().tenant(tenant).err(); err != nil {

@@ -70,6 +70,48 @@ func TestSingleNode(t *testing.T) {
 		}
 	})
 
+	t.Run("ForceReleaseHandsOnToTheNextWaiter", func(t *testing.T) {
+		ten := uuid.New()
+		gone, err := n.Acquire(ctx, ten, "report", "crashed-pod", time.Hour, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			l   Lock
+			err error
+		}
+		waiter := make(chan result, 1)
+		go func() {
+			l, err := n.Acquire(ctx, ten, "report", "next-pod", time.Minute, 30*time.Second)
+			waiter <- result{l, err}
+		}()
+		eventually(t, 10*time.Second, "the waiter to queue", func() bool {
+			ls, _ := n.AppliedLocks(ten)
+			return len(ls) == 1 && ls[0].Waiters == 1
+		})
+		held, err := n.ForceRelease(ctx, ten, "report")
+		if err != nil || held.Owner != "crashed-pod" || held.FencingToken != gone.FencingToken {
+			t.Fatalf("ForceRelease = %+v, %v; want the crashed pod's lease", held, err)
+		}
+		next := <-waiter
+		if next.err != nil || next.l.Owner != "next-pod" || next.l.FencingToken <= gone.FencingToken {
+			t.Fatalf("the waiter got %+v, %v", next.l, next.err)
+		}
+		// The old holder's token is dead: renew and release refuse it.
+		_, err = n.Renew(ctx, ten, "report", gone.Token, time.Minute)
+		wantCode(t, err, problem.CodeConflict)
+		if ok, _ := n.Verify(ctx, ten, "report", gone.FencingToken); ok {
+			t.Fatal("Verify accepted the forced-out holder's token")
+		}
+		if err := n.Release(ctx, ten, "report", next.l.Token); err != nil {
+			t.Fatal(err)
+		}
+		_, err = n.ForceRelease(ctx, ten, "report")
+		wantCode(t, err, problem.CodeNotFound)
+		_, err = n.ForceRelease(ctx, uuid.New(), "report")
+		wantCode(t, err, problem.CodeNotFound)
+	})
+
 	t.Run("HeldLockConflicts", func(t *testing.T) {
 		ten := uuid.New()
 		if _, err := n.Acquire(ctx, ten, "x", "a", 10*time.Second, 0); err != nil {

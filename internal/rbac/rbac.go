@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"switchboard/internal/access"
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/database"
@@ -39,14 +40,8 @@ var Actions = []string{Read, Create, Update, Delete, Replay, Use}
 var Kinds = []string{"tenant", "member", "team", "token", "policy", "audit",
 	"service", "queue", "topic", "saga", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"}
 
-// Object is what an action is on.
-type Object struct {
-	Tenant uuid.UUID         // owning tenant; must equal the principal's
-	Kind   string            // one of Kinds
-	Name   string            // the object's name, for messages
-	Team   string            // owning team slug, if any
-	Labels map[string]string // e.g. env=prod
-}
+// Object is what an action is on (see package access).
+type Object = access.Object
 
 // Of returns an Object of kind in the principal's tenant, named name.
 func Of(p auth.Principal, kind, name string) Object {
@@ -181,6 +176,13 @@ func (c *compiled) enforce(sub subject, obj object, act string) (bool, error) {
 // New returns a Service on db.
 func New(db *database.DB) *Service {
 	return &Service{db: db, cache: map[uuid.UUID]*compiled{}}
+}
+
+// Check returns the decision "may p do act?" as an access.Check, for a
+// domain method to ask about the object it has loaded (its owning team and
+// labels included) before it acts.
+func (s *Service) Check(p auth.Principal, act string) access.Check {
+	return func(ctx context.Context, obj access.Object) error { return s.Authorize(ctx, p, act, obj) }
 }
 
 // Authorize returns nil when p may do act on obj; a not-found error when obj

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"switchboard/internal/access"
 	"switchboard/internal/audit"
 	"switchboard/internal/database"
 	"switchboard/internal/problem"
@@ -18,6 +19,13 @@ const teamSQL = `SELECT t.id, t.slug, t.name, t.version, t.created_at, t.updated
 	coalesce((SELECT array_agg(u.email ORDER BY lower(u.email)) FROM team_members x JOIN users u ON u.id = x.user_id
 	          WHERE x.tenant_id = t.tenant_id AND x.team_id = t.id), '{}')
 	FROM teams t WHERE t.tenant_id = $1`
+
+// Object is the team as authorization sees it: a team is owned by itself,
+// so a rule such as hasTeam(r.sub, r.obj.Team) lets a team's members manage
+// their own team.
+func (t Team) Object(tenant uuid.UUID) access.Object {
+	return access.Object{Tenant: tenant, Kind: "team", Name: t.Slug, Team: t.Slug}
+}
 
 func scanTeam(r pgx.Row) (Team, error) {
 	var t Team
@@ -88,21 +96,24 @@ func (s *Store) ListTeams(ctx context.Context, tenant uuid.UUID, cursor string, 
 	return out, next, nil
 }
 
-// Team returns the team with slug.
-func (s *Store) Team(ctx context.Context, tenant uuid.UUID, slug string) (Team, error) {
+// Team returns the team with slug, if allow lets the caller read it.
+func (s *Store) Team(ctx context.Context, tenant uuid.UUID, slug string, allow access.Check) (Team, error) {
 	var t Team
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var err error
-		t, err = getTeam(ctx, tx, tenant, slug, false)
-		return err
+		if t, err = getTeam(ctx, tx, tenant, slug, false); err != nil {
+			return err
+		}
+		return allow(ctx, t.Object(tenant))
 	})
 	return t, err
 }
 
-// UpdateTeam applies p to the team. When ifVersion is positive the team must
-// still be at that version (optimistic concurrency), else the update fails
-// with a precondition error.
-func (s *Store) UpdateTeam(ctx context.Context, tenant uuid.UUID, slug string, ifVersion int64, p TeamPatch) (Team, error) {
+// UpdateTeam applies p to the team, if allow lets the caller update the team
+// as loaded. When ifVersion is positive the team must still be at that
+// version (optimistic concurrency), else the update fails with a
+// precondition error.
+func (s *Store) UpdateTeam(ctx context.Context, tenant uuid.UUID, slug string, ifVersion int64, p TeamPatch, allow access.Check) (Team, error) {
 	if p.Name != nil && !ValidName(*p.Name) {
 		return Team{}, problem.Invalid(map[string]string{"name": "must be 1-200 printable characters"})
 	}
@@ -110,6 +121,9 @@ func (s *Store) UpdateTeam(ctx context.Context, tenant uuid.UUID, slug string, i
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		before, err := getTeam(ctx, tx, tenant, slug, true)
 		if err != nil {
+			return err
+		}
+		if err := allow(ctx, before.Object(tenant)); err != nil {
 			return err
 		}
 		if ifVersion > 0 && before.Version != ifVersion {
@@ -129,11 +143,14 @@ func (s *Store) UpdateTeam(ctx context.Context, tenant uuid.UUID, slug string, i
 	return t, err
 }
 
-// DeleteTeam deletes the team with slug.
-func (s *Store) DeleteTeam(ctx context.Context, tenant uuid.UUID, slug string) error {
+// DeleteTeam deletes the team with slug, if allow lets the caller delete it.
+func (s *Store) DeleteTeam(ctx context.Context, tenant uuid.UUID, slug string, allow access.Check) error {
 	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		before, err := getTeam(ctx, tx, tenant, slug, true)
 		if err != nil {
+			return err
+		}
+		if err := allow(ctx, before.Object(tenant)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM teams WHERE tenant_id = $1 AND id = $2`, tenant, before.ID); err != nil {
@@ -143,17 +160,21 @@ func (s *Store) DeleteTeam(ctx context.Context, tenant uuid.UUID, slug string) e
 	})
 }
 
-// AddTeamMember adds the tenant member with email to the team.
-func (s *Store) AddTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string) (Team, error) {
-	return s.changeTeamMember(ctx, tenant, slug, email, true)
+// AddTeamMember adds the tenant member with email to the team, if allow
+// lets the caller update the team.
+func (s *Store) AddTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string, allow access.Check) (Team, error) {
+	return s.changeTeamMember(ctx, tenant, slug, email, true, allow)
 }
 
-// RemoveTeamMember removes the member with email from the team.
-func (s *Store) RemoveTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string) (Team, error) {
-	return s.changeTeamMember(ctx, tenant, slug, email, false)
+// RemoveTeamMember removes the member with email from the team, if allow
+// lets the caller update the team.
+func (s *Store) RemoveTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string, allow access.Check) (Team, error) {
+	return s.changeTeamMember(ctx, tenant, slug, email, false, allow)
 }
 
-func (s *Store) changeTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string, add bool) (Team, error) {
+// changeTeamMember adds or removes a member. The team's version moves on,
+// so an ETag read before the change no longer matches.
+func (s *Store) changeTeamMember(ctx context.Context, tenant uuid.UUID, slug, email string, add bool, allow access.Check) (Team, error) {
 	addr, ok := NormalizeEmail(email)
 	if !ok {
 		return Team{}, problem.Invalid(map[string]string{"email": "must be an email address"})
@@ -162,6 +183,9 @@ func (s *Store) changeTeamMember(ctx context.Context, tenant uuid.UUID, slug, em
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		before, err := getTeam(ctx, tx, tenant, slug, true)
 		if err != nil {
+			return err
+		}
+		if err := allow(ctx, before.Object(tenant)); err != nil {
 			return err
 		}
 		var user uuid.UUID
@@ -181,6 +205,9 @@ func (s *Store) changeTeamMember(ctx context.Context, tenant uuid.UUID, slug, em
 			_, err = tx.Exec(ctx, `DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2 AND user_id = $3`, tenant, before.ID, user)
 		}
 		if err != nil {
+			return fmt.Errorf("%s: %w", action, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE teams SET version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2`, tenant, before.ID); err != nil {
 			return fmt.Errorf("%s: %w", action, err)
 		}
 		if t, err = getTeam(ctx, tx, tenant, slug, false); err != nil {

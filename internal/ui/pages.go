@@ -239,10 +239,7 @@ func (u *UI) createTeam(c echo.Context) error {
 func (u *UI) deleteTeam(c echo.Context) error {
 	p := principal(c)
 	ctx := c.Request().Context()
-	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "team", c.Param("team"))); err != nil {
-		return err
-	}
-	if err := u.tenancy.DeleteTeam(ctx, p.Tenant, c.Param("team")); err != nil {
+	if err := u.tenancy.DeleteTeam(ctx, p.Tenant, c.Param("team"), u.rbac.Check(p, rbac.Delete)); err != nil {
 		return err
 	}
 	return htmxDone(c, nil, "Team "+c.Param("team")+" deleted.")
@@ -251,10 +248,7 @@ func (u *UI) deleteTeam(c echo.Context) error {
 func (u *UI) addTeamMember(c echo.Context) error {
 	p := principal(c)
 	ctx := c.Request().Context()
-	if err := u.rbac.Authorize(ctx, p, rbac.Update, rbac.Of(p, "team", c.Param("team"))); err != nil {
-		return err
-	}
-	t, err := u.tenancy.AddTeamMember(ctx, p.Tenant, c.Param("team"), c.FormValue("email"))
+	t, err := u.tenancy.AddTeamMember(ctx, p.Tenant, c.Param("team"), c.FormValue("email"), u.rbac.Check(p, rbac.Update))
 	if err != nil {
 		return err
 	}
@@ -264,10 +258,7 @@ func (u *UI) addTeamMember(c echo.Context) error {
 func (u *UI) removeTeamMember(c echo.Context) error {
 	p := principal(c)
 	ctx := c.Request().Context()
-	if err := u.rbac.Authorize(ctx, p, rbac.Update, rbac.Of(p, "team", c.Param("team"))); err != nil {
-		return err
-	}
-	t, err := u.tenancy.RemoveTeamMember(ctx, p.Tenant, c.Param("team"), c.QueryParam("email"))
+	t, err := u.tenancy.RemoveTeamMember(ctx, p.Tenant, c.Param("team"), c.QueryParam("email"), u.rbac.Check(p, rbac.Update))
 	if err != nil {
 		return err
 	}
