@@ -233,8 +233,8 @@ func TestAPI_SignupLoginTeamsTokensAudit(t *testing.T) {
 		byAction := map[string][]client.AuditEntry{}
 		for i, e := range page.Items {
 			byAction[e.Action] = append(byAction[e.Action], e)
-			if i > 0 && e.ID >= page.Items[i-1].ID {
-				t.Errorf("audit entries not newest first: %d after %d", e.ID, page.Items[i-1].ID)
+			if i > 0 && e.At.After(page.Items[i-1].At) {
+				t.Errorf("audit entries not newest first: %s after %s", e.At, page.Items[i-1].At)
 			}
 		}
 		for _, want := range []struct{ action, object string }{

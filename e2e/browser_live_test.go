@@ -256,11 +256,87 @@ func TestBrowser_InvitedUserSignsUpWithoutAnOrganisation(t *testing.T) {
 		b.fail(t, "the confirmation page reads %q, want it to name the organisation joined", txt)
 	}
 	b.do(t, "continue", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(chromedp.ID("tenant-switcher")))
-	if loc := b.location(t); loc != s.URL+"/t/acme/teams" {
-		b.fail(t, "after confirming the browser is at %s, want the inviting organisation's teams", loc)
+	if loc := b.location(t); loc != s.URL+"/t/acme" {
+		b.fail(t, "after confirming the browser is at %s, want the inviting organisation's overview", loc)
 	}
-	if v := value(t, b, "read the tenant switcher", chromedp.Value(chromedp.ID("tenant-switcher"))); v != "/t/acme/teams" {
-		b.fail(t, "the tenant switcher is on %q, want /t/acme/teams", v)
+	if v := b.currentOrg(t); v != "acme" {
+		b.fail(t, "the organisation switcher is on %q, want acme", v)
 	}
 	b.screenshot(t, "invited-signed-up")
+}
+
+// TestBrowser_StreamPagesAreLiveInEveryPart: one subscription feeds every
+// part of a stream page. On the streams page a new stream joins the list
+// (which no longer says there are none) and a listed one moves on, even
+// when the tail is filtered to another category; on a stream's page the
+// summary and the events follow.
+func TestBrowser_StreamPagesAreLiveInEveryPart(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	api := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	b := newBrowser(t, s)
+	appendTo := func(stream, typ string) {
+		t.Helper()
+		_, err := api.AppendEvents(ctx, "acme", stream, client.AppendRequest{Events: []client.EventInput{{Type: typ, Data: json.RawMessage(`{"n":1}`)}}})
+		mustOK(t, "append to "+stream, err)
+	}
+	live := `document.querySelector('[data-testid="tail-state"]').textContent.trim() === 'live'`
+	row := func(stream string) string {
+		return `document.querySelector('[data-streams-body] tr[data-stream="` + stream + `"]')`
+	}
+	version := func(stream string) string {
+		return `(` + row(stream) + ` || {querySelector: () => ({textContent: ''})}).querySelector('[data-cell="version"]').textContent.trim()`
+	}
+
+	b.login(t, s, "ada@example.com", "/t/acme/streams", chromedp.WaitVisible(chromedp.CSS(`[data-testid="stream-tail"]`)))
+	b.waitFor(t, "the tail to go live", live)
+	value(t, b, "mark the page", chromedp.Evaluate[bool](`window.__notReloaded = true`))
+	if !value(t, b, "see the empty list", chromedp.Evaluate[bool](`!!document.querySelector('[data-streams-empty]:not([hidden])')`)) {
+		b.fail(t, "the empty streams page does not say so")
+	}
+
+	appendTo("order-1", "OrderPlaced")
+	b.waitFor(t, "order-1 in the list", row("order-1"))
+	b.waitFor(t, "the empty note to go", `document.querySelector('[data-streams-empty]').hidden`)
+	b.waitFor(t, "the event in the tail", `[...document.querySelectorAll('[data-tail-body] tr')].some(tr => tr.textContent.includes('OrderPlaced'))`)
+	appendTo("order-1", "OrderPaid")
+	b.waitFor(t, "order-1 at version 1", version("order-1")+` === '1'`)
+	appendTo("billing-7", "InvoiceSent")
+	b.waitFor(t, "billing-7 in the list, in name order", `[...document.querySelectorAll('[data-streams-body] tr')].map(r => r.dataset.stream).join() === 'billing-7,order-1'`)
+	if n := value(t, b, "read the count", chromedp.Text(chromedp.CSS(`[data-table-tools="streams-table"] [data-count]`))); n != "2 streams on this page" {
+		b.fail(t, "the list's count reads %q", n)
+	}
+	b.screenshot(t, "streams-live")
+	if !value(t, b, "check the page was never reloaded", chromedp.Evaluate[bool](`window.__notReloaded === true`)) {
+		b.fail(t, "the page was reloaded")
+	}
+
+	b.do(t, "filter the tail to the billing category",
+		chromedp.Navigate(s.URL+"/t/acme/streams?category=billing"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="stream-tail"]`)),
+	)
+	b.waitFor(t, "the filtered tail to go live", live)
+	appendTo("order-1", "OrderShipped")
+	b.waitFor(t, "order-1 moves on in the list", version("order-1")+` === '2'`)
+	if shown := value(t, b, "look for the order event in the billing tail", chromedp.Evaluate[bool](
+		`[...document.querySelectorAll('[data-tail-body] tr')].some(tr => tr.textContent.includes('OrderShipped'))`)); shown {
+		b.fail(t, "the tail filtered to billing shows an order event")
+	}
+	appendTo("billing-7", "InvoicePaid")
+	b.waitFor(t, "the billing event in the tail", `[...document.querySelectorAll('[data-tail-body] tr')].some(tr => tr.textContent.includes('InvoicePaid'))`)
+
+	b.do(t, "open order-1",
+		chromedp.Navigate(s.URL+"/t/acme/streams/order-1"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="summary-version"]`)),
+	)
+	b.waitFor(t, "the stream page to go live", live)
+	appendTo("order-1", "OrderDelivered")
+	b.waitFor(t, "the summary to follow", `document.querySelector('[data-testid="summary-version"]').textContent.trim() === '3'`)
+	b.waitFor(t, "the new event on top", `document.querySelector('#events-table tbody tr').dataset.version === '3'`)
+	b.screenshot(t, "stream-live")
+	if errs := b.scriptErrors(); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"switchboard/e2e/client"
 )
@@ -230,6 +233,24 @@ func (b *browser) scriptErrors() []string {
 	return out
 }
 
+// scriptErrorsBut is scriptErrors without the failed loads that answered
+// one of the statuses (a refused form's page).
+func (b *browser) scriptErrorsBut(statuses ...int) []string {
+	var out []string
+	for _, e := range b.scriptErrors() {
+		expected := false
+		for _, st := range statuses {
+			if strings.Contains(e, fmt.Sprintf("status of %d ", st)) {
+				expected = true
+			}
+		}
+		if !expected {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // overflow measures horizontal overflow of the page: the document's width,
 // the window's, and the elements that stick out past the window's right edge
 // without a scrolling or clipping ancestor to contain them.
@@ -353,6 +374,7 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 		tokenN = "ci-deploy"
 	)
 	teamsURL := s.URL + "/t/" + slug + "/teams"
+	overviewURL := s.URL + "/t/" + slug
 
 	run(t, "sign up", func(t *testing.T) {
 		b.do(t, "open the sign-up page", chromedp.Navigate(s.URL+"/signup"), chromedp.WaitVisible(chromedp.ID("signup-form")))
@@ -373,9 +395,12 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("email"), email),
 			chromedp.SendKeys(chromedp.ID("password"), testPassword),
 			chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
-			chromedp.WaitVisible(chromedp.ID("team-form")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="verify-banner"]`)),
 		)
+		if loc := b.location(t); loc != overviewURL {
+			b.fail(t, "after signing in the browser is at %s, want the overview %s", loc, overviewURL)
+		}
 		b.screenshot(t, "unconfirmed-banner")
 		b.do(t, "follow the mailed link",
 			chromedp.Navigate(verificationLink(t, s, email)),
@@ -389,8 +414,8 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 		if loc := b.location(t); loc != teamsURL {
 			b.fail(t, "after sign-up the browser is at %s, want %s", loc, teamsURL)
 		}
-		if v := value(t, b, "read the tenant switcher", chromedp.Value(chromedp.ID("tenant-switcher"))); v != "/t/acme/teams" {
-			b.fail(t, "the tenant switcher is on %q, want /t/acme/teams", v)
+		if v := b.currentOrg(t); v != "acme" {
+			b.fail(t, "the organisation switcher is on %q, want acme", v)
 		}
 		if name := value(t, b, "read the user name", chromedp.Text(chromedp.CSS(`[data-testid="user-name"]`))); name != "Ada Lovelace" {
 			b.fail(t, "the top bar shows %q, want Ada Lovelace", name)
@@ -582,7 +607,9 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 
 	run(t, "log out", func(t *testing.T) {
 		old := b.sessionCookie(t)
-		b.do(t, "log out",
+		b.do(t, "open the teams page, then log out",
+			chromedp.Navigate(teamsURL),
+			chromedp.WaitVisible(chromedp.ID("teams-table")),
 			chromedp.Click(chromedp.CSS("#logout-form button")),
 			chromedp.WaitVisible(chromedp.ID("login-form")),
 		)
@@ -590,6 +617,17 @@ func TestBrowser_SignupTeamTokenAuditLogout(t *testing.T) {
 			b.fail(t, "after logging out the browser is at %s, want the login page", loc)
 		}
 		b.screenshot(t, "logged-out")
+		// Back shows no page of the organisation: not from the browser's
+		// cache, not from htmx's copy.
+		b.do(t, "go back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.ID("login-form")))
+		if shown := value(t, b, "look for the teams", chromedp.Evaluate[bool](
+			`!!document.getElementById('teams-table') || document.body.textContent.includes('Payments Core')`)); shown {
+			b.fail(t, "back after logging out shows the organisation's teams")
+		}
+		if stored := value(t, b, "look for htmx's copies of pages", chromedp.Evaluate[string](
+			`localStorage.getItem('htmx-history-cache') || ''`)); strings.Contains(stored, "Payments") {
+			b.fail(t, "htmx keeps a copy of a signed-in page in local storage")
+		}
 		// The session ended on the server too: its cookie opens nothing.
 		status, loc, _ := newFormPoster(t, s.URL, old).do(t, http.MethodGet, "/t/"+slug+"/teams", nil, nil)
 		if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
@@ -653,20 +691,481 @@ func TestBrowser_NarrowWindowHasNoHorizontalOverflow(t *testing.T) {
 	check(t, "the teams page")
 	b.screenshot(t, "narrow-teams")
 
-	for _, section := range []string{"streams", "members", "tokens", "audit", "policies", "coordination"} {
+	for _, section := range []string{"", "streams", "subscriptions", "kv", "members", "tokens", "audit", "policies", "coordination", "../../docs"} {
 		b.do(t, "open "+section,
 			chromedp.Navigate(s.URL+"/t/acme/"+section),
 			chromedp.WaitVisible(chromedp.ID("main")),
 		)
-		check(t, "the "+section+" page")
-		b.screenshot(t, "narrow-"+section)
+		name := strings.Trim(strings.ReplaceAll(section, "../", ""), "/")
+		if name == "" {
+			name = "overview"
+		}
+		check(t, "the "+name+" page")
+		b.screenshot(t, "narrow-"+name)
 	}
 	if errs := b.scriptErrors(); len(errs) > 0 {
 		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
 
+// currentOrg returns the slug of the organisation the switcher shows.
+func (b *browser) currentOrg(t *testing.T) string {
+	t.Helper()
+	return value(t, b, "read the organisation switcher", chromedp.Evaluate[string](
+		`(document.querySelector('[data-testid="current-org"]') || {dataset: {}}).dataset.slug || ''`))
+}
+
+// login signs in through the form of the login page, on the way to path,
+// and waits for the element ready on the page it lands on.
+func (b *browser) login(t *testing.T, s *server, email, path string, ready chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	b.do(t, "log in as "+email+" on the way to "+path,
+		chromedp.Navigate(s.URL+path),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		ready,
+	)
+}
+
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// TestBrowser_ConsoleAsANewUser walks the console as someone new to it
+// would: the overview they land on, a second organisation (after a refused form that must survive a reload),
+// the switcher that keeps the page, an event appended from the UI (and a
+// stale append refused), a key written, a stale edit and a stale delete
+// refused, a lock forced free, invitations told apart from members, the
+// audit log filtered, and a policy rule explained and tried.
+func TestBrowser_ConsoleAsANewUser(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	api := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	b := newBrowser(t, s)
+	b.login(t, s, "ada@example.com", "/", chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)))
+
+	run(t, "the overview says what to do first", func(t *testing.T) {
+		if loc := b.location(t); loc != s.URL+"/t/acme" {
+			b.fail(t, "after signing in the browser is at %s, want the overview /t/acme", loc)
+		}
+		steps := value(t, b, "read the next steps", chromedp.Text(chromedp.CSS(`[data-testid="next-steps"]`)))
+		for _, want := range []string{"Create a team", "Invite the people you work with", "Create an API token", "Append the first event", "Read the API docs"} {
+			if !strings.Contains(steps, want) {
+				b.fail(t, "the next steps lack %q: %q", want, steps)
+			}
+		}
+		if n := value(t, b, "read the member count", chromedp.Text(chromedp.CSS(`[data-stat="members"] .stat-value`))); n != "1" {
+			b.fail(t, "the overview counts %q members, want 1", n)
+		}
+		// ada is one of the platform's operators: she sees the Raft group.
+		b.do(t, "see the Raft group's health", chromedp.WaitVisible(chromedp.CSS(`[data-testid="raft-health"]`)))
+		b.screenshot(t, "overview-new")
+	})
+
+	run(t, "a refused new-organisation form survives a reload", func(t *testing.T) {
+		b.do(t, "send the form with a bad slug",
+			chromedp.Navigate(s.URL+"/tenants/new"),
+			chromedp.WaitVisible(chromedp.ID("tenant-form")),
+			chromedp.SendKeys(chromedp.ID("name"), "Globex"),
+			chromedp.SendKeys(chromedp.ID("slug"), "Not A Slug"),
+			chromedp.Click(chromedp.CSS("#tenant-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("slug-error")),
+		)
+		if loc := b.location(t); loc != s.URL+"/tenants/new" {
+			b.fail(t, "after a refused form the browser is at %s, want /tenants/new", loc)
+		}
+		b.do(t, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("tenant-form")))
+		b.do(t, "send the form with a good slug",
+			chromedp.SetValue(chromedp.ID("name"), "Globex"),
+			chromedp.SetValue(chromedp.ID("slug"), "globex"),
+			chromedp.Click(chromedp.CSS("#tenant-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)),
+		)
+		if loc := b.location(t); loc != s.URL+"/t/globex" {
+			b.fail(t, "the new organisation opens at %s, want its overview", loc)
+		}
+	})
+
+	run(t, "the switcher keeps the section and moves only on a link", func(t *testing.T) {
+		b.do(t, "open the key-value page of acme",
+			chromedp.Navigate(s.URL+"/t/acme/kv"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="kv-keys"]`)),
+			chromedp.Focus(chromedp.CSS("#tenant-switcher > summary")),
+			chromedp.KeyEvent(kb.ArrowDown),
+			chromedp.KeyEvent(kb.ArrowDown),
+		)
+		if loc := b.location(t); loc != s.URL+"/t/acme/kv" {
+			b.fail(t, "arrow keys on the switcher went to %s", loc)
+		}
+		b.do(t, "open the switcher with the keyboard",
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.CSS(`.org-menu a[data-slug="globex"]`)),
+		)
+		b.screenshot(t, "switcher-open")
+		b.do(t, "close it with Escape", chromedp.KeyEvent(kb.Escape))
+		b.waitFor(t, "the switcher to close", `!document.getElementById('tenant-switcher').open`)
+		b.do(t, "switch to globex",
+			chromedp.Click(chromedp.CSS("#tenant-switcher > summary")),
+			chromedp.Click(chromedp.CSS(`.org-menu a[data-slug="globex"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="kv-keys"]`)),
+		)
+		if loc := b.location(t); loc != s.URL+"/t/globex/kv" {
+			b.fail(t, "the switcher went to %s, want the same page in globex", loc)
+		}
+		if org := b.currentOrg(t); org != "globex" {
+			b.fail(t, "the switcher shows %q after switching", org)
+		}
+	})
+
+	run(t, "append an event from the streams page", func(t *testing.T) {
+		b.do(t, "fill in the append form",
+			chromedp.Navigate(s.URL+"/t/acme/streams"),
+			chromedp.WaitVisible(chromedp.ID("append-form")),
+			chromedp.SendKeys(chromedp.ID("stream"), "order-1"),
+			chromedp.SendKeys(chromedp.ID("type"), "OrderPlaced"),
+			chromedp.SetValue(chromedp.ID("data"), "{total: 42}"),
+			chromedp.Click(chromedp.CSS("#append-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("data-error")),
+		)
+		if msg := value(t, b, "read the data error", chromedp.Text(chromedp.ID("data-error"))); !strings.Contains(msg, "not JSON") {
+			b.fail(t, "bad JSON is answered %q", msg)
+		}
+		b.do(t, "send good JSON",
+			chromedp.SetValue(chromedp.ID("data"), `{"total": 42}`),
+			chromedp.Click(chromedp.CSS("#append-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="stream-name"]`)),
+		)
+		if loc := b.location(t); loc != s.URL+"/t/acme/streams/order-1" {
+			b.fail(t, "after appending the browser is at %s", loc)
+		}
+		if f := b.flash(t); f != "Appended OrderPlaced to order-1 as version 0." {
+			b.fail(t, "flash %q after appending", f)
+		}
+		b.waitFor(t, "the event in the table", `document.querySelector('#events-table tr[data-version="0"]')`)
+	})
+
+	run(t, "an append based on an old view is refused", func(t *testing.T) {
+		b.waitFor(t, "the stream page to go live", `document.querySelector('[data-testid="tail-state"]').textContent.trim() === 'live'`)
+		_, err := api.AppendEvents(ctx, "acme", "order-1", client.AppendRequest{Events: []client.EventInput{{Type: "OrderPaid", Data: json.RawMessage(`{}`)}}})
+		mustOK(t, "append through the API", err)
+		b.waitFor(t, "the summary to follow", `document.querySelector('[data-testid="summary-version"]').textContent.trim() === '1'`)
+		b.do(t, "append after version 0",
+			chromedp.SendKeys(chromedp.ID("type"), "OrderShipped"),
+			chromedp.SetValue(chromedp.ID("data"), `{"carrier": "post"}`),
+			chromedp.Click(chromedp.CSS("#append-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="append-error"]`)),
+		)
+		msg := value(t, b, "read the refusal", chromedp.Text(chromedp.CSS(`[data-testid="append-error"]`)))
+		if !strings.Contains(msg, "Not appended") || !strings.Contains(msg, "is at version 1, expected version 0") {
+			b.fail(t, "the stale append is answered %q", msg)
+		}
+		b.screenshot(t, "append-refused")
+		page, err := api.ReadStream(ctx, "acme", "order-1", client.ReadStreamOptions{})
+		mustOK(t, "read the stream", err)
+		if len(page.Items) != 2 {
+			t.Fatalf("the stream holds %d events after the refused append, want 2", len(page.Items))
+		}
+		b.do(t, "send it again, after version 1",
+			chromedp.Click(chromedp.CSS("#append-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`#events-table tr[data-version="2"]`)),
+		)
+	})
+
+	run(t, "keys: write, a stale edit and a stale delete refused, delete", func(t *testing.T) {
+		b.do(t, "create a key",
+			chromedp.Navigate(s.URL+"/t/acme/kv"),
+			chromedp.WaitVisible(chromedp.ID("kv-form")),
+			chromedp.SendKeys(chromedp.ID("key"), "flags/checkout"),
+			chromedp.SetValue(chromedp.ID("value"), `{"enabled": true}`),
+			chromedp.Click(chromedp.CSS("#kv-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-key="flags/checkout"]`)),
+		)
+		if f := b.flash(t); !strings.HasPrefix(f, "Saved flags/checkout at revision ") {
+			b.fail(t, "flash %q after writing a key", f)
+		}
+		first := value(t, b, "read the key's revision", chromedp.AttributeValue(chromedp.CSS(`tr[data-key="flags/checkout"]`), "data-revision")).Value
+		b.do(t, "open it for editing",
+			chromedp.Click(chromedp.CSS(`tr[data-key="flags/checkout"] [data-testid="kv-edit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="kv-form-revision"]`)),
+		)
+		b.waitFor(t, "the key list to go live", `document.querySelector('[data-testid="kv-keys"]').getAttribute('data-live') === 'on'`)
+		rev, err := strconv.ParseUint(first, 10, 64)
+		mustOK(t, "read the revision", err)
+		other, err := api.PutKV(ctx, "acme", "flags/checkout", map[string]any{"enabled": "someone else"}, client.PutKVOptions{IfRevision: rev})
+		mustOK(t, "change the key through the API", err)
+		b.waitFor(t, "the list to show the new revision", fmt.Sprintf(
+			`(document.querySelector('tr[data-key="flags/checkout"]') || {dataset: {}}).dataset.revision === '%d'`, other.Revision))
+		b.do(t, "save the edit of the old revision",
+			chromedp.SetValue(chromedp.ID("value"), `{"enabled": false}`),
+			chromedp.Click(chromedp.CSS("#kv-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="kv-error"]`)),
+		)
+		msg := value(t, b, "read the refusal", chromedp.Text(chromedp.CSS(`[data-testid="kv-error"]`)))
+		if !strings.Contains(msg, "Not saved") || !strings.Contains(msg, "changed after you opened it") || !strings.Contains(msg, "revision "+first) {
+			b.fail(t, "the stale edit is answered %q", msg)
+		}
+		b.screenshot(t, "kv-stale-edit")
+		kv, err := api.GetKV(ctx, "acme", "flags/checkout")
+		mustOK(t, "read the key", err)
+		if kv.Revision != other.Revision {
+			t.Fatalf("the key moved to revision %d although the edit was refused", kv.Revision)
+		}
+
+		stale := value(t, b, "delete at the old revision", chromedp.Evaluate[string](`fetch('/t/acme/kv/delete', {method: 'POST',
+			headers: {'X-CSRF-Token': document.querySelector('meta[name="csrf-token"]').content, 'HX-Request': 'true',
+				'Content-Type': 'application/x-www-form-urlencoded'},
+			body: 'key=flags%2Fcheckout&revision=`+first+`'}).then(r => r.text())`, awaitPromise))
+		if !strings.Contains(stale, "Not deleted") || !strings.Contains(stale, "changed after you opened it") {
+			b.fail(t, "the stale delete is answered %q", stale)
+		}
+		b.do(t, "delete the key as shown",
+			chromedp.Click(chromedp.CSS(`tr[data-key="flags/checkout"] [data-testid="kv-delete"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`tr[data-key="flags/checkout"]`)),
+		)
+		_, err = api.GetKV(ctx, "acme", "flags/checkout")
+		wantProblem(t, err, 404, "not_found")
+	})
+
+	run(t, "an admin forces a lock free", func(t *testing.T) {
+		_, err := api.AcquireLock(ctx, "acme", "orders-migrator", client.AcquireLockRequest{Owner: "pod-gone", TTLMs: 600_000})
+		mustOK(t, "acquire", err)
+		b.do(t, "force the release",
+			chromedp.Navigate(s.URL+"/t/acme/coordination"),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-lock="orders-migrator"]`)),
+		)
+		b.screenshot(t, "lock-held")
+		b.do(t, "force the release",
+			chromedp.Click(chromedp.CSS(`tr[data-lock="orders-migrator"] [data-testid="force-release"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`tr[data-lock="orders-migrator"]`)),
+		)
+		if f := b.flash(t); !strings.Contains(f, "Lock orders-migrator released") {
+			b.fail(t, "flash %q after forcing the release", f)
+		}
+		locks, err := api.ListLocks(ctx, "acme", client.ListOptions{})
+		mustOK(t, "list locks", err)
+		if len(locks.Items) != 0 {
+			t.Fatalf("locks after the forced release: %+v", locks.Items)
+		}
+	})
+
+	run(t, "members and invitations are told apart", func(t *testing.T) {
+		_, err := api.AddMember(ctx, "acme", client.AddMemberRequest{Email: "dave@example.com", Role: client.RoleViewer})
+		mustOK(t, "invite dave", err)
+		b.do(t, "open the members page",
+			chromedp.Navigate(s.URL+"/t/acme/members"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitations-table"]`)),
+		)
+		if joined := value(t, b, "read the members", chromedp.Text(chromedp.ID("members-table"))); strings.Contains(joined, "dave@example.com") {
+			b.fail(t, "an invitee is listed as a member: %q", joined)
+		}
+		inv := value(t, b, "read the invitation", chromedp.Text(chromedp.CSS(`tr[data-invitation="dave@example.com"]`)))
+		if !strings.Contains(inv, "Invited, not joined") {
+			b.fail(t, "the invitation reads %q", inv)
+		}
+		b.screenshot(t, "members-and-invitations")
+		b.do(t, "cancel the invitation",
+			chromedp.Click(chromedp.CSS(`tr[data-invitation="dave@example.com"] button`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`tr[data-invitation="dave@example.com"]`)),
+		)
+	})
+
+	run(t, "the audit log filters by action and actor", func(t *testing.T) {
+		_, err := api.CreateTeam(ctx, "acme", client.CreateTeamRequest{Slug: "payments", Name: "Payments"})
+		mustOK(t, "create a team", err)
+		b.do(t, "filter the audit log",
+			chromedp.Navigate(s.URL+"/t/acme/audit"),
+			chromedp.WaitVisible(chromedp.ID("audit-filter")),
+			chromedp.SendKeys(chromedp.ID("action"), "member."),
+			chromedp.SendKeys(chromedp.ID("actor"), "ada@"),
+			chromedp.Click(chromedp.CSS("#audit-filter button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("audit-table")),
+		)
+		actions := value(t, b, "read the actions", chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll('#audit-table tbody tr')].map(r => r.cells[2].textContent.trim())`))
+		if len(actions) == 0 || !slices.Contains(actions, "member.invited") {
+			b.fail(t, "the filtered log shows %v, want the invitation", actions)
+		}
+		for _, a := range actions {
+			if !strings.HasPrefix(a, "member.") {
+				b.fail(t, "the log filtered by member. shows %s", a)
+			}
+		}
+		if v := value(t, b, "read the filter", chromedp.Value(chromedp.ID("action"))); v != "member." {
+			b.fail(t, "the filter form lost its value: %q", v)
+		}
+		b.screenshot(t, "audit-filtered")
+	})
+
+	run(t, "policies explain rules and try one before adding it", func(t *testing.T) {
+		_, err := api.CreatePolicy(ctx, "acme", client.PolicyRule{Role: client.RoleViewer, Resource: "election", Action: "read", Effect: "deny"})
+		mustOK(t, "deny viewers reading elections", err)
+		b.do(t, "open the policies",
+			chromedp.Navigate(s.URL+"/t/acme/policies"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-matrix"]`)),
+		)
+		if ex := value(t, b, "read the rule's explanation", chromedp.Text(chromedp.CSS(`#tenant-rules [data-testid="rule-explained"]`))); ex != "always" {
+			b.fail(t, "the rule is explained as %q", ex)
+		}
+		cell := `document.querySelector('[data-kind="election"] tr[data-role="viewer"] td[data-action="read"]').dataset.verdict`
+		if v := value(t, b, "read the matrix", chromedp.Evaluate[string](cell)); v != "no" {
+			b.fail(t, "the matrix says %q for viewers reading elections, want no", v)
+		}
+		if v := value(t, b, "read the matrix", chromedp.Evaluate[string](
+			`document.querySelector('[data-kind="lock"] tr[data-role="admin"] td[data-action="delete"]').dataset.verdict`)); v != "yes" {
+			b.fail(t, "the matrix says %q for admins deleting locks, want yes", v)
+		}
+		b.do(t, "try a rule on an example request",
+			chromedp.SetValue(chromedp.ID("role"), "viewer"),
+			chromedp.SendKeys(chromedp.ID("resource"), "kv"),
+			chromedp.SendKeys(chromedp.ID("action"), "use"),
+			chromedp.SetValue(chromedp.ID("try_role"), "viewer"),
+			chromedp.SendKeys(chromedp.ID("try_action"), "use"),
+			chromedp.SendKeys(chromedp.ID("try_kind"), "kv"),
+			chromedp.Click(chromedp.CSS(`[data-testid="try-button"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="try-after"]`)),
+		)
+		before := value(t, b, "read the answer", chromedp.AttributeValue(chromedp.CSS(`[data-testid="try-before"]`), "data-allowed")).Value
+		after := value(t, b, "read the answer", chromedp.AttributeValue(chromedp.CSS(`[data-testid="try-after"]`), "data-allowed")).Value
+		if before != "false" || after != "true" {
+			b.fail(t, "viewers using kv: %s before the rule and %s after, want false then true", before, after)
+		}
+		b.screenshot(t, "policy-tried")
+		b.do(t, "reload the policies", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("tenant-rules")))
+		if n := value(t, b, "count the rules", chromedp.Evaluate[int](`document.querySelectorAll('#tenant-rules tbody tr').length`)); n != 1 {
+			b.fail(t, "the organisation has %d rules after trying one, want the 1 it had", n)
+		}
+	})
+
+	// The refused forms answer 422 and 409 on purpose (the browser logs
+	// the status of such a page); nothing else may fail.
+	if errs := b.scriptErrorsBut(422, 409); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowser_EditorSeesTheTabsOfTheRole: an editor's nav leaves out what
+// the role may not open and says so; a kept link to such a page goes to the
+// overview; and an editor cannot force a lock free.
+func TestBrowser_EditorSeesTheTabsOfTheRole(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	ctx := t.Context()
+	owner := signupAndLogin(t, ctx, s, "ada@example.com", "acme")
+	_, err := owner.AddMember(ctx, "acme", client.AddMemberRequest{Email: "eve@example.com", Role: client.RoleEditor})
+	mustOK(t, "invite an editor", err)
+	eve := s.newClient(t)
+	_, err = eve.Signup(ctx, client.SignupRequest{Email: "eve@example.com", Password: testPassword, Name: "Eve"})
+	mustOK(t, "the editor signs up", err)
+	_, err = eve.VerifyEmail(ctx, verificationToken(t, s, "eve@example.com"))
+	mustOK(t, "the editor confirms the address", err)
+	_, err = owner.AcquireLock(ctx, "acme", "reports", client.AcquireLockRequest{Owner: "pod-a", TTLMs: 600_000})
+	mustOK(t, "acquire", err)
+
+	b := newBrowser(t, s)
+	b.login(t, s, "eve@example.com", "/", chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav"]`)))
+	sections := value(t, b, "read the nav", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('[data-testid="nav"] a')].map(a => a.dataset.section)`))
+	for _, want := range []string{"overview", "teams", "members", "streams", "kv", "coordination"} {
+		if !slices.Contains(sections, want) {
+			b.fail(t, "the editor's nav lacks %s: %v", want, sections)
+		}
+	}
+	for _, hidden := range []string{"tokens", "audit", "policies"} {
+		if slices.Contains(sections, hidden) {
+			b.fail(t, "the editor's nav offers %s, which answers 403: %v", hidden, sections)
+		}
+	}
+	note := value(t, b, "read the nav's note", chromedp.Text(chromedp.CSS(`[data-testid="nav-note"]`)))
+	if !strings.Contains(note, "API tokens, Audit log and Policies") || !strings.Contains(note, "(editor)") {
+		b.fail(t, "the nav's note reads %q", note)
+	}
+	if shown := value(t, b, "look for the audit log on the overview", chromedp.Evaluate[bool](
+		`!!document.querySelector('[data-testid="recent-activity"]') || !!document.querySelector('[data-testid="raft-health"]')`)); shown {
+		b.fail(t, "the editor's overview shows the audit log or the Raft group")
+	}
+	b.screenshot(t, "editor-overview")
+
+	b.do(t, "open a kept link to the tokens",
+		chromedp.Navigate(s.URL+"/t/acme/tokens"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)),
+	)
+	if loc := b.location(t); loc != s.URL+"/t/acme" {
+		b.fail(t, "a hidden section's link went to %s, want the overview", loc)
+	}
+	if f := b.flash(t); !strings.Contains(f, "API tokens is not open to your role (editor)") {
+		b.fail(t, "flash %q on the way to a hidden section", f)
+	}
+
+	b.do(t, "open the locks",
+		chromedp.Navigate(s.URL+"/t/acme/coordination"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-lock="reports"]`)),
+	)
+	if n := value(t, b, "count the release buttons", chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="force-release"]').length`)); n != 0 {
+		b.fail(t, "an editor is offered %d force-release buttons", n)
+	}
+	status := value(t, b, "force the release anyway", chromedp.Evaluate[string](`fetch('/t/acme/coordination/locks/release?name=reports', {method: 'POST',
+		headers: {'X-CSRF-Token': document.querySelector('meta[name="csrf-token"]').content}}).then(r => r.status + ' ' + r.statusText)`, awaitPromise))
+	if !strings.HasPrefix(status, "403") {
+		b.fail(t, "an editor's forced release answered %s, want 403", status)
+	}
+	locks, err := owner.ListLocks(ctx, "acme", client.ListOptions{})
+	mustOK(t, "list locks", err)
+	if len(locks.Items) != 1 {
+		t.Fatalf("the lock is gone after the editor's attempt: %+v", locks.Items)
+	}
+	// The refused fetch logs its 403; nothing else may fail.
+	if errs := b.scriptErrorsBut(403); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowser_APIDocsFromTheHeader: the header leads to the API docs,
+// which show each operation's shapes and examples, and lead back.
+func TestBrowser_APIDocsFromTheHeader(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	s := startServer(t)
+	signupAndLogin(t, t.Context(), s, "ada@example.com", "acme")
+	b := newBrowser(t, s)
+	b.login(t, s, "ada@example.com", "/", chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)))
+	run(t, "the header leads to the API docs and back", func(t *testing.T) {
+		b.do(t, "open the docs from the header",
+			chromedp.Click(chromedp.CSS(`[data-testid="docs-link"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-docs"]`)),
+		)
+		op := `document.querySelector('[data-method="PUT"][data-path="/api/v1/tenants/{tenant}/kv/{key}"]')`
+		b.waitFor(t, "the docs of PUT …/kv/{key}", op)
+		b.do(t, "open the operation",
+			chromedp.Click(chromedp.CSS(`[data-method="PUT"][data-path="/api/v1/tenants/{tenant}/kv/{key}"] > summary`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-method="PUT"][data-path="/api/v1/tenants/{tenant}/kv/{key}"] [data-testid="docs-example"]`)),
+		)
+		text := value(t, b, "read the operation", chromedp.Evaluate[string](op+`.textContent`))
+		for _, want := range []string{"Request body", "value", "Example request body", "If-Match", "412"} {
+			if !strings.Contains(text, want) {
+				b.fail(t, "the docs of PUT …/kv/{key} lack %q", want)
+			}
+		}
+		if !value(t, b, "look for the contents", chromedp.Evaluate[bool](`!!document.querySelector('.docs-toc a[href="#tag-kv"]')`)) {
+			b.fail(t, "the docs have no contents entry for the kv tag")
+		}
+		b.screenshot(t, "api-docs")
+		b.do(t, "go back to the console",
+			chromedp.Click(chromedp.CSS(`[data-testid="docs-back"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="coordination-health"]`)),
+		)
+	})
+
+	b.do(t, "open the API's own docs address", chromedp.Navigate(s.URL+"/api/v1/docs"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-docs"]`)))
+	if loc := b.location(t); loc != s.URL+"/docs" {
+		b.fail(t, "/api/v1/docs ends at %s, want the console's /docs", loc)
+	}
+	if errs := b.scriptErrors(); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

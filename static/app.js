@@ -4,8 +4,11 @@
 //    <meta name="csrf-token" content="..."> in the X-CSRF-Token header.
 // 2. <button data-copy="ID"> copies the text of the element with id ID to
 //    the clipboard and briefly shows "Copied".
-// 3. <select data-navigate> goes to the selected option's value on change
-//    (the tenant switcher).
+// 3. The organisation switcher (<details class="org-switch">) closes on
+//    Escape, giving focus back to its summary, and on a click outside it.
+// 4. A signed-in page restored from the browser's back-forward cache is
+//    reloaded, so that after signing out "Back" asks the server (which
+//    sends the sign-in page) instead of showing the organisation's data.
 (function () {
   "use strict";
 
@@ -85,18 +88,40 @@
     );
   });
 
-  // (3) Navigate on change for <select data-navigate>. Only same-origin
-  // paths are followed, so an injected option cannot send the user away.
-  document.addEventListener("change", function (evt) {
-    var select = evt.target;
-    if (!select.matches || !select.matches("select[data-navigate]")) {
+  // (3) Close the organisation switcher on Escape or a click outside.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") {
       return;
     }
-    var target = select.value;
-    // "//host" and "/\host" are protocol-relative in browsers: refuse both.
-    if (typeof target === "string" && target.charAt(0) === "/" &&
-        target.charAt(1) !== "/" && target.charAt(1) !== "\\") {
-      window.location.assign(target);
+    document.querySelectorAll("details.org-switch[open]").forEach(function (d) {
+      d.removeAttribute("open");
+      var summary = d.querySelector("summary");
+      if (summary && d.contains(document.activeElement)) {
+        summary.focus();
+      }
+    });
+  });
+  document.addEventListener("click", function (evt) {
+    document.querySelectorAll("details.org-switch[open]").forEach(function (d) {
+      if (!d.contains(evt.target)) {
+        d.removeAttribute("open");
+      }
+    });
+  });
+
+  // (4) No signed-in page from the back-forward cache.
+  // A signed-in page that goes into the browser's back/forward cache is
+  // hidden as it leaves, so Back never shows it again as it was (the session
+  // may have ended since); when it is restored it reloads, which asks the
+  // server and shows the page again, or the sign-in page.
+  window.addEventListener("pagehide", function (evt) {
+    if (evt.persisted && document.body && document.body.hasAttribute("data-signed-in")) {
+      document.body.hidden = true;
+    }
+  });
+  window.addEventListener("pageshow", function (evt) {
+    if (evt.persisted && document.body && document.body.hasAttribute("data-signed-in")) {
+      window.location.reload();
     }
   });
 })();

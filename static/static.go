@@ -9,9 +9,10 @@ package static
 
 import "embed"
 
-// FS is the embedded tree: app.css, the scripts (app.js, the live-stream
-// client live.js and the pages that use it) and vendor/ (htmx and its
-// README).
+// FS is the embedded tree: app.css, the scripts (app.js, the table tools
+// tables.js, the live-stream client live.js and the live views on it,
+// fragments.js and streams.js) and vendor/ (htmx and its README). The
+// scripts' tests (test/) are not served.
 //
-//go:embed app.css app.js live.js coordination.js streams.js favicon.svg vendor
+//go:embed app.css app.js live.js fragments.js streams.js tables.js favicon.svg vendor
 var FS embed.FS

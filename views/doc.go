@@ -1,7 +1,8 @@
 // Package views holds the browser UI's templ components: the page layouts
 // (Layout, AuthLayout) and small building blocks (Card, Field, SelectField,
-// CSRFInput, RoleBadge, EmptyState, SecretOnce, FlashBox, TableWrap) that
-// internal/ui composes into pages.
+// TextArea, CSRFInput, RoleBadge, EmptyState, SecretOnce, FlashBox,
+// TableWrap, TableTools, Time) that internal/ui composes into pages. Times
+// are written one way on every page: Time (and when, its format).
 //
 // Components take plain view-model values (model.go) and never call domain
 // packages, the database or echo: handlers gather the data, views render it.
@@ -13,7 +14,9 @@
 // (go install github.com/a-h/templ/cmd/templ@v0.3.977; templ generate ./views)
 // and committed.
 //
-// Stable hooks for browser tests: every Field and SelectField input has
-// id = name; the layout exposes data-testid="tenant-switcher", "nav",
-// "flash", "logout-form" and the secret box data-testid="secret-once".
+// Stable hooks for browser tests: every Field, SelectField and TextArea has
+// id = name; the layout exposes data-testid="tenant-switcher" (the
+// organisation menu, with "current-org" naming the organisation shown),
+// "nav" (and "nav-note" for the sections the role may not open), "flash",
+// "logout-form", "docs-link" and the secret box data-testid="secret-once".
 package views

@@ -4,15 +4,24 @@ import "net/url"
 
 // Page is what Layout needs to draw the frame around a page: the document
 // title, the CSRF token for forms and htmx requests, the signed-in user and
-// their tenants, the active tenant and nav section, and an optional flash.
+// their organisations, the active organisation and nav section, and an
+// optional flash.
 type Page struct {
 	Title   string
 	CSRF    string
 	User    *PageUser // nil when nobody is signed in: no switcher, no user menu
 	Tenants []TenantLink
-	Current string // current tenant slug; empty hides the section nav
+	Current string // current organisation's slug; empty hides the section nav
 	Section string // active nav item: one of the Section* constants
-	Flash   *Flash
+	// Role is the user's role in the current organisation.
+	Role string
+	// Nav holds the sections the user's role may open in the current
+	// organisation, in display order; Hidden the labels of the others,
+	// which the nav names in a note instead of offering links that answer
+	// 403.
+	Nav    []NavItem
+	Hidden []string
+	Flash  *Flash
 }
 
 // PageUser is the signed-in user as shown in the top bar.
@@ -23,7 +32,7 @@ type PageUser struct {
 	Unverified bool
 }
 
-// TenantLink is one tenant the user belongs to, with their role in it.
+// TenantLink is one organisation the user belongs to, with their role in it.
 type TenantLink struct {
 	Slug, Name, Role string
 }
@@ -45,9 +54,11 @@ type Option struct {
 	Value, Label string
 }
 
-// Nav sections, as used in Page.Section and in the tenant-scoped paths
-// /t/{tenant}/{section}.
+// Nav sections, as used in Page.Section and in the organisation-scoped
+// paths /t/{slug}/{section}.
 const (
+	// SectionOverview is the organisation's landing page, /t/{slug}.
+	SectionOverview = "overview"
 	SectionTeams    = "teams"
 	SectionMembers  = "members"
 	SectionTokens   = "tokens"
@@ -55,32 +66,41 @@ const (
 	SectionPolicies = "policies"
 	// SectionCoordination is the lock, election and cluster page.
 	SectionCoordination = "coordination"
-	// SectionStreams is the event store's stream browser.
+	// SectionStreams is the event store's stream browser (and its named
+	// subscriptions).
 	SectionStreams = "streams"
+	// SectionKV is the key-value space.
+	SectionKV = "kv"
 )
 
-// navItem is one entry of the section nav.
-type navItem struct {
+// NavItem is one entry of the section nav.
+type NavItem struct {
 	Section, Label string
 }
 
-// navItems returns the section nav in display order. A function, not a
+// Sections returns every section in display order. A function, not a
 // package variable, so no caller can change the nav for everyone.
-func navItems() []navItem {
-	return []navItem{
+func Sections() []NavItem {
+	return []NavItem{
+		{SectionOverview, "Overview"},
 		{SectionTeams, "Teams"},
-		{SectionStreams, "Event streams"},
 		{SectionMembers, "Members"},
+		{SectionStreams, "Event streams"},
+		{SectionKV, "Key-value"},
+		{SectionCoordination, "Locks & elections"},
 		{SectionTokens, "API tokens"},
 		{SectionAudit, "Audit log"},
 		{SectionPolicies, "Policies"},
-		{SectionCoordination, "Locks & elections"},
 	}
 }
 
-// TenantPath returns the browser path of a section of a tenant,
-// /t/{tenant}/{section}, with the slug path-escaped.
+// TenantPath returns the browser path of a section of an organisation,
+// /t/{slug}/{section} (the overview is /t/{slug}), with the slug
+// path-escaped.
 func TenantPath(tenant, section string) string {
+	if section == SectionOverview || section == "" {
+		return "/t/" + url.PathEscape(tenant)
+	}
 	return "/t/" + url.PathEscape(tenant) + "/" + section
 }
 
@@ -116,4 +136,37 @@ func pageTitle(title string) string {
 		return "Switchboard"
 	}
 	return title + " · Switchboard"
+}
+
+// currentTenant is the organisation the page is in, or a zero link.
+func currentTenant(p Page) TenantLink {
+	for _, t := range p.Tenants {
+		if t.Slug == p.Current {
+			return t
+		}
+	}
+	return TenantLink{}
+}
+
+// hiddenNote says which sections the nav leaves out, and why.
+func hiddenNote(p Page) string {
+	if len(p.Hidden) == 0 {
+		return ""
+	}
+	return "Not shown: " + joinWords(p.Hidden) + ". Your role here (" + p.Role + ") may not use them; an admin or owner can."
+}
+
+// joinWords joins words as a sentence does: "a", "a and b", "a, b and c".
+func joinWords(ws []string) string {
+	switch len(ws) {
+	case 0:
+		return ""
+	case 1:
+		return ws[0]
+	}
+	out := ws[0]
+	for _, w := range ws[1 : len(ws)-1] {
+		out += ", " + w
+	}
+	return out + " and " + ws[len(ws)-1]
 }

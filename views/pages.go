@@ -2,7 +2,9 @@ package views
 
 import (
 	"encoding/json"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,7 +28,9 @@ type MemberRow struct {
 // an account yet, so it has no name and has joined nothing.
 type InvitationRow struct {
 	Email, Role string
-	Invited     time.Time
+	// InvitedBy is who sent the invitation (an email), "" when unknown.
+	InvitedBy string
+	Invited   time.Time
 }
 
 // TokenRow is an API token as listed.
@@ -47,7 +51,9 @@ type AuditRow struct {
 // PolicyRow is a policy rule.
 type PolicyRow struct {
 	ID, Role, Resource, Action, Condition, Effect string
-	Builtin                                       bool
+	// Explained is the condition in words ("always" without one).
+	Explained string
+	Builtin   bool
 }
 
 // Can says which actions the page may offer the user; the server checks
@@ -56,13 +62,20 @@ type Can struct {
 	Create, Update, Delete bool
 }
 
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+// when is the one format of times on every page (and static/streams.js
+// writes the same): to the second, in UTC, so times from different pages and
+// from live updates compare at a glance.
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-func whenPtr(t *time.Time, none string) string {
-	if t == nil {
-		return none
+// rfc3339 is a time for machines: the datetime attribute of <time>.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// countOf says how many things a list holds: "1 team", "3 teams".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
 	}
-	return when(*t)
+	return itoa(n) + " " + many
 }
 
 func prettyJSON(raw json.RawMessage) string {
@@ -92,27 +105,35 @@ func tokenState(t TokenRow, now time.Time) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func tenantRules(rs []PolicyRow) []PolicyRow {
-	var out []PolicyRow
-	for _, r := range rs {
-		if !r.Builtin {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func builtinRules(rs []PolicyRow) []PolicyRow {
-	var out []PolicyRow
-	for _, r := range rs {
-		if r.Builtin {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // RoleOptions are the five roles, most powerful first.
 func RoleOptions() []Option {
 	return []Option{{"owner", "Owner"}, {"admin", "Admin"}, {"editor", "Editor"}, {"operator", "Operator"}, {"viewer", "Viewer"}}
+}
+
+// sortedErrors lists a form's messages, the form's own first, then by
+// field, each naming its field.
+func sortedErrors(errs FormErrors) []string {
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k == "" {
+			out = append(out, errs[k])
+		} else {
+			out = append(out, strings.ReplaceAll(strings.TrimPrefix(k, "try_"), "_", " ")+": "+errs[k])
+		}
+	}
+	return out
+}
+
+// kindWord names a kind of object as the pages do: the organisation is
+// never a "tenant" on a page, whatever the audit log's machine name.
+func kindWord(kind string) string {
+	if kind == "tenant" {
+		return "organisation"
+	}
+	return kind
 }

@@ -69,32 +69,40 @@ func TestLayout_CSRFMetaHoldsToken(t *testing.T) {
 	}
 }
 
-var optionRE = regexp.MustCompile(`<option value="([^"]*)"[^>]*?( selected)?>`)
+var menuLinkRE = regexp.MustCompile(`<a href="([^"]*)" data-slug="([^"]*)"( aria-current="true")?>`)
 
-func TestLayout_TenantSwitcherHasOptionPerTenantWithCurrentSelected(t *testing.T) {
+func TestLayout_SwitcherIsAMenuOfLinksKeepingTheSection(t *testing.T) {
 	p := samplePage()
 	out := render(t, views.Layout(p))
-	sel := between(t, out, `<select id="tenant-switcher"`, `</select>`)
-	if !strings.Contains(sel, "data-navigate") {
-		t.Errorf("switcher lacks data-navigate: %s", sel)
+	menu := between(t, out, `<details class="org-switch"`, `</details>`)
+	if strings.Contains(menu, "<select") || strings.Contains(menu, "data-navigate") {
+		t.Errorf("the switcher must not navigate on a change of a select: %s", menu)
 	}
-	got := optionRE.FindAllStringSubmatch(sel, -1)
-	if len(got) != len(p.Tenants)+1 {
-		t.Fatalf("got %d options, want %d tenants and the new-organisation entry: %s", len(got), len(p.Tenants), sel)
+	got := menuLinkRE.FindAllStringSubmatch(menu, -1)
+	if len(got) != len(p.Tenants) {
+		t.Fatalf("got %d links, want one per organisation: %s", len(got), menu)
 	}
-	if last := got[len(got)-1]; last[1] != "/tenants/new" || last[2] != "" {
-		t.Errorf("last option = %q, want the unselected /tenants/new", last[0])
-	}
-	got = got[:len(got)-1]
 	for i, m := range got {
-		want := "/t/" + p.Tenants[i].Slug + "/teams"
+		want := "/t/" + p.Tenants[i].Slug + "/members" // the page's own section
 		if m[1] != want {
-			t.Errorf("option %d value = %q, want %q", i, m[1], want)
+			t.Errorf("link %d goes to %q, want %q", i, m[1], want)
 		}
-		selected := m[2] != ""
-		if isCurrent := p.Tenants[i].Slug == p.Current; selected != isCurrent {
-			t.Errorf("option %q selected = %v, want %v", m[1], selected, isCurrent)
+		if current := m[3] != ""; current != (p.Tenants[i].Slug == p.Current) {
+			t.Errorf("link %q marked current = %v", m[1], current)
 		}
+	}
+	if !strings.Contains(menu, `href="/tenants/new"`) {
+		t.Errorf("no link to create an organisation: %s", menu)
+	}
+	if !strings.Contains(menu, "Organisation") || strings.Contains(strings.ToLower(menu), "tenant<") {
+		t.Errorf("the switcher must say organisation: %s", menu)
+	}
+
+	// From a page outside any section the links go to each overview.
+	p.Section = ""
+	out = render(t, views.Layout(p))
+	if !strings.Contains(out, `<a href="/t/acme" data-slug="acme">`) {
+		t.Errorf("without a section the switcher should go to the overview:\n%s", between(t, out, `<details`, `</details>`))
 	}
 }
 
@@ -110,7 +118,9 @@ func TestLayout_NoSwitcherOrNavWithoutUser(t *testing.T) {
 }
 
 func TestLayout_MarksActiveNavItem(t *testing.T) {
-	out := render(t, views.Layout(samplePage()))
+	p := samplePage()
+	p.Nav = views.Sections()
+	out := render(t, views.Layout(p))
 	nav := between(t, out, `<nav class="sections"`, `</nav>`)
 	for _, s := range []string{"teams", "members", "tokens", "audit", "policies"} {
 		if !strings.Contains(nav, `href="/t/globex/`+s+`"`) {
@@ -152,8 +162,8 @@ func TestLayout_EscapesUserData(t *testing.T) {
 	if !strings.Contains(out, "&lt;script&gt;") {
 		t.Errorf("expected escaped &lt;script&gt; in output:\n%s", out)
 	}
-	if strings.Count(out, "<script") != 2 { // htmx.min.js and app.js only
-		t.Errorf("want exactly 2 <script> elements:\n%s", out)
+	if strings.Count(out, "<script") != 3 { // htmx.min.js, app.js and tables.js only
+		t.Errorf("want exactly 3 <script> elements:\n%s", out)
 	}
 }
 

@@ -138,7 +138,7 @@ type CreatedToken struct {
 // AuditEntry is one recorded change: who, what, when, from where, and the
 // object before and after.
 type AuditEntry struct {
-	ID         int64           `json:"id"`
+	ID         string          `json:"id"` // random: it names the entry, counts nothing
 	At         time.Time       `json:"at"`
 	ActorID    *string         `json:"actor_id"`
 	Actor      string          `json:"actor"`

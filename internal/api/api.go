@@ -2,7 +2,6 @@ package api
 
 import (
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -64,7 +63,7 @@ func New(d Deps) *API {
 }
 
 // Mount registers every route of the table on s, behind the authentication
-// its level asks for; GET routes answer HEAD too.
+// its level asks for (the server answers HEAD on every GET route).
 func (a *API) Mount(s *web.Server) {
 	e := s.Echo()
 	for _, r := range a.routes() {
@@ -84,9 +83,6 @@ func (a *API) Mount(s *web.Server) {
 			h = s.RequireTenant(h)
 		}
 		e.Add(r.Method, r.Path, h)
-		if r.Method == http.MethodGet && r.Auth != authTenantStream {
-			e.Add(http.MethodHead, r.Path, h)
-		}
 	}
 }
 
@@ -95,3 +91,10 @@ func principal(c echo.Context) auth.Principal { return web.PrincipalOf(c) }
 
 // identity is the caller of an identity-level route.
 func identity(c echo.Context) auth.Identity { return web.IdentityOf(c) }
+
+// OpenAPIDocument is the API's OpenAPI 3.1 document (JSON), for the UI's
+// documentation page.
+func (a *API) OpenAPIDocument() ([]byte, error) {
+	d := a.docs()
+	return d.json, d.err
+}

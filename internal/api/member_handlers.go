@@ -2,10 +2,12 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/audit"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
@@ -91,4 +93,33 @@ func (a *API) cancelInvitation(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// listAudit pages through the audit log, filtered by the query.
+func (a *API) listAudit(c echo.Context) error {
+	p := principal(c)
+	if err := a.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, "audit", "")); err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := audit.Filter{Action: c.QueryParam("action"), Actor: c.QueryParam("actor")}
+	bad := problem.Fields{}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			bad.Check(err == nil, name, "must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+			*dst = t
+		}
+	}
+	if err := bad.Err(); err != nil {
+		return err
+	}
+	items, next, err := a.audit.Search(c.Request().Context(), p.Tenant, f, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list(items, next))
 }

@@ -86,7 +86,9 @@ func (a *API) routes() []route {
 		{Method: http.MethodPost, Path: t + "/tokens", Summary: "Create an API token (its secret is shown once)", Tag: "tokens", Auth: authTenant, Request: CreateTokenRequest{}, Response: CreateTokenResponse{}, Status: 201, Idempotent: true, handler: a.createToken},
 		{Method: http.MethodDelete, Path: t + "/tokens/:id", Summary: "Revoke an API token", Tag: "tokens", Auth: authTenant, Status: 204, handler: a.revokeToken},
 
-		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true, handler: listOf(a, "audit", a.audit.List)},
+		{Method: http.MethodGet, Path: t + "/audit", Summary: "The audit log, newest first, optionally filtered", Tag: "audit", Auth: authTenant, Response: List[audit.Entry]{}, Status: 200, Paged: true,
+			Query: []queryParam{{"action", "string", "entries whose action starts with this (member. for every member change)"}, {"actor", "string", "entries whose actor contains this, in any case"},
+				{"since", "string", "entries at or after this RFC 3339 time"}, {"until", "string", "entries before this RFC 3339 time"}}, handler: a.listAudit},
 
 		{Method: http.MethodGet, Path: t + "/policies", Summary: "Built-in and tenant policy rules, each with its condition in words", Tag: "policies", Auth: authTenant, Response: List[PolicyRule]{}, Status: 200, Paged: true, handler: a.listPolicies},
 		{Method: http.MethodPost, Path: t + "/policies/try", Summary: "Answer an example request with the tenant's rules, and with a candidate rule added, before saving it (nothing is saved)", Tag: "policies", Auth: authTenant, Request: TryPolicyRequest{}, Response: TryPolicyResponse{}, Status: 200, handler: a.tryPolicy},

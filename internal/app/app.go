@@ -210,12 +210,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Live.Start()
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 
-	a.Web.Mount(
-		api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-			Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, Log: log}),
-		ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
-			Locks: a.Locks, Events: a.Events}),
-	)
+	rest := api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
+		Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, Log: log})
+	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
+		Locks: a.Locks, Events: a.Events, OpenAPI: rest.OpenAPIDocument}))
 
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop

@@ -10,7 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,7 +90,8 @@ func toJSON(v any) ([]byte, error) {
 
 // Entry is one recorded change.
 type Entry struct {
-	ID         int64           `json:"id"`
+	// ID names the entry; it is random, not a count of anything.
+	ID         uuid.UUID       `json:"id"`
 	At         time.Time       `json:"at"`
 	ActorID    *uuid.UUID      `json:"actor_id,omitempty"`
 	Actor      string          `json:"actor"`
@@ -118,24 +119,57 @@ func (l *Log) Add(ctx context.Context, tenant uuid.UUID, c Change) error {
 	return l.db.InTenant(ctx, tenant, func(tx pgx.Tx) error { return Record(ctx, tx, tenant, c) })
 }
 
+// Filter narrows a search of the audit log; zero fields match everything.
+type Filter struct {
+	Action string    // entries whose action starts with this ("member." for every member change)
+	Actor  string    // entries whose actor contains this, in any case
+	Since  time.Time // at or after
+	Until  time.Time // before
+}
+
 // List returns up to limit entries of tenant, newest first, starting after
 // cursor (empty for the first page), and the cursor of the next page ("" at
 // the end).
 func (l *Log) List(ctx context.Context, tenant uuid.UUID, cursor string, limit int) ([]Entry, string, error) {
-	before := int64(1<<63 - 1)
+	return l.Search(ctx, tenant, Filter{}, cursor, limit)
+}
+
+// Search is List of the entries f matches, filtered in the database: a page
+// is full whenever that many entries match, however far back they are.
+func (l *Log) Search(ctx context.Context, tenant uuid.UUID, f Filter, cursor string, limit int) ([]Entry, string, error) {
+	// The key orders newest first: at, then the entry's id, both
+	// descending.
+	beforeAt := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	beforeID := uuid.Max
 	if cursor != "" {
 		raw, err := database.DecodeCursor(cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		if before, err = strconv.ParseInt(raw, 10, 64); err != nil {
+		at, id, ok := strings.Cut(raw, "|")
+		t, err1 := time.Parse(time.RFC3339Nano, at)
+		u, err2 := uuid.Parse(id)
+		if !ok || err1 != nil || err2 != nil {
 			return nil, "", problem.Invalid(map[string]string{"cursor": "is not a cursor this server issued"})
 		}
+		beforeAt, beforeID = t, u
+	}
+	var since, until *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	if !f.Until.IsZero() {
+		until = &f.Until
 	}
 	var out []Entry
-	err := l.db.ReadTenant(ctx, tenant, `SELECT id, at, actor_id, actor, action, object_kind, object_id, remote_addr, request_id, before, after
-		FROM audit_log WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
-		[]any{tenant, before, limit + 1}, func(r pgx.Rows) error {
+	err := l.db.ReadTenant(ctx, tenant, `SELECT ref, at, actor_id, actor, action, object_kind, object_id, remote_addr, request_id, before, after
+		FROM audit_log WHERE tenant_id = $1 AND (at, ref) < ($2, $3)
+			AND left(action, length($5)) = $5
+			AND ($6 = '' OR strpos(lower(actor), lower($6)) > 0)
+			AND ($7::timestamptz IS NULL OR at >= $7)
+			AND ($8::timestamptz IS NULL OR at < $8)
+		ORDER BY at DESC, ref DESC LIMIT $4`,
+		[]any{tenant, beforeAt, beforeID, limit + 1, f.Action, f.Actor, since, until}, func(r pgx.Rows) error {
 			var e Entry
 			if err := r.Scan(&e.ID, &e.At, &e.ActorID, &e.Actor, &e.Action, &e.ObjectKind, &e.ObjectID, &e.RemoteAddr, &e.RequestID, &e.Before, &e.After); err != nil {
 				return err
@@ -144,8 +178,8 @@ func (l *Log) List(ctx context.Context, tenant uuid.UUID, cursor string, limit i
 			return nil
 		})
 	if err != nil {
-		return nil, "", fmt.Errorf("list audit: %w", err)
+		return nil, "", fmt.Errorf("search audit: %w", err)
 	}
-	out, next := database.Page(out, limit, func(e Entry) string { return strconv.FormatInt(e.ID, 10) })
+	out, next := database.Page(out, limit, func(e Entry) string { return e.At.Format(time.RFC3339Nano) + "|" + e.ID.String() })
 	return out, next, nil
 }

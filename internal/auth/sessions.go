@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"switchboard/internal/problem"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -67,7 +69,9 @@ func (s *Service) Session(ctx context.Context, cookie string) (Session, error) {
 	err = s.db.Pool.QueryRow(ctx, `SELECT s.user_id, u.email, u.name, u.email_verified_at IS NOT NULL, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id_hash = $1 AND s.expires_at > $2`, hashSecret(raw), s.cfg.Now()).Scan(&sess.UserID, &sess.Email, &sess.Name, &sess.EmailVerified, &sess.CSRF)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, unauthenticated()
+		// A cookie is a 32-byte random secret: one that matches no live
+		// session was signed out of or ran out.
+		return Session{}, problem.Errorf(problem.CodeUnauthenticated, "the session ended (signed out or expired); sign in again")
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("load session: %w", err)

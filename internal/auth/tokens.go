@@ -222,12 +222,16 @@ func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIden
 		return nil, fmt.Errorf("authenticate token: %w", err)
 	}
 	now := s.cfg.Now()
-	if subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 || revokedAt != nil || (expiresAt != nil && !expiresAt.After(now)) {
+	if subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 {
 		return nil, unauthenticated()
 	}
 	// Only past the secret check do the reasons show: they are about a
 	// token the caller holds.
 	switch {
+	case revokedAt != nil:
+		return nil, problem.Errorf(problem.CodeUnauthenticated, "this API token was revoked")
+	case expiresAt != nil && !expiresAt.After(now):
+		return nil, problem.Errorf(problem.CodeUnauthenticated, "this API token expired")
 	case createdBy == nil: // the creator's user was deleted (ON DELETE SET NULL)
 		return nil, problem.Errorf(problem.CodeUnauthenticated, "the API token's creator no longer exists; create a new token")
 	case creatorRole == nil:

@@ -83,6 +83,21 @@ func (n *Node) ListKV(ctx context.Context, tenant uuid.UUID, prefix string) ([]K
 	if err := n.linearizable(ctx); err != nil {
 		return nil, err
 	}
+	return n.kvs(tenant, prefix), nil
+}
+
+// AppliedKV is ListKV as this node has applied the log: on any node, with
+// no round to the leader, and possibly behind it. It is for displays that a
+// Watch stream keeps current; decisions (compare-and-set) need ListKV or
+// Get.
+func (n *Node) AppliedKV(tenant uuid.UUID, prefix string) ([]KV, error) {
+	if err := newRequest().tenant(tenant).check(validPrefix(prefix), "prefix", fmt.Sprintf("must be at most %d bytes of printable UTF-8", MaxNameLen)).err(); err != nil {
+		return nil, err
+	}
+	return n.kvs(tenant, prefix), nil
+}
+
+func (n *Node) kvs(tenant uuid.UUID, prefix string) []KV {
 	n.fsm.mu.RLock()
 	var out []KV
 	for k, e := range n.fsm.kv[tenant] {
@@ -92,7 +107,7 @@ func (n *Node) ListKV(ctx context.Context, tenant uuid.UUID, prefix string) ([]K
 	}
 	n.fsm.mu.RUnlock()
 	slices.SortFunc(out, func(a, b KV) int { return cmp.Compare(a.Key, b.Key) })
-	return out, nil
+	return out
 }
 
 // Watch streams changes of the tenant's keys under prefix as this node

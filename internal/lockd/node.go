@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
@@ -508,13 +510,29 @@ func (n *Node) Status() Status {
 
 // AddVoter adds a voting member (or updates its address). Leader only.
 func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
-	if err := newRequest().name("id", id).check(checkDialable(addr) == nil, "addr", "must be host:port").err(); err != nil {
+	if err := newRequest().check(nodeIDRE.MatchString(id), "id", "must be 1-64 letters, digits, dots, dashes or underscores").
+		check(checkDialable(addr) == nil, "addr", "must be host:port").err(); err != nil {
 		return err
 	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader()
+	}
+	// A voter that cannot be reached counts toward the quorum all the same:
+	// added to a small group it would stop every write. Refuse it.
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		return problem.Invalid(map[string]string{"addr": fmt.Sprintf("cannot be reached from this node (%v); start the node first", err)})
+	}
+	conn.Close()
 	return n.membership(ctx, func() raft.IndexFuture {
 		return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout)
 	})
 }
+
+// nodeIDRE is what a node id may be.
+var nodeIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // RemoveServer removes a member. Leader only; a leader may remove itself, and
 // then steps down.

@@ -106,11 +106,14 @@ func (s *Store) AddMember(ctx context.Context, tenant uuid.UUID, g Granter, emai
 	return m, err
 }
 
-const invitationSQL = `SELECT email, role, created_at FROM invitations WHERE tenant_id = $1`
+// invitationSQL names the inviter when they can still be seen: a member of
+// the tenant (row-level security hides everyone else).
+const invitationSQL = `SELECT i.email, i.role, i.created_at, coalesce(u.email, '')
+	FROM invitations i LEFT JOIN users u ON u.id = i.invited_by WHERE i.tenant_id = $1`
 
 func scanInvitation(r pgx.Row) (Member, error) {
 	var m Member
-	err := r.Scan(&m.Email, &m.Role, &m.InvitedAt)
+	err := r.Scan(&m.Email, &m.Role, &m.InvitedAt, &m.InvitedBy)
 	m.Status = Invited
 	return m, err
 }
@@ -123,7 +126,7 @@ func (s *Store) ListInvitations(ctx context.Context, tenant uuid.UUID, cursor st
 		return nil, "", err
 	}
 	var out []Member
-	err = s.db.ReadTenant(ctx, tenant, invitationSQL+` AND email > $2 ORDER BY email LIMIT $3`,
+	err = s.db.ReadTenant(ctx, tenant, invitationSQL+` AND i.email > $2 ORDER BY i.email LIMIT $3`,
 		[]any{tenant, after, limit + 1}, func(r pgx.Rows) error {
 			m, err := scanInvitation(r)
 			out = append(out, m)
@@ -147,7 +150,7 @@ func (s *Store) CancelInvitation(ctx context.Context, tenant uuid.UUID, g Grante
 		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
-		before, err := scanInvitation(tx.QueryRow(ctx, invitationSQL+` AND email = $2 FOR UPDATE`, tenant, addr))
+		before, err := scanInvitation(tx.QueryRow(ctx, invitationSQL+` AND i.email = $2 FOR UPDATE OF i`, tenant, addr))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return problem.NotFound("invitation", addr)
 		}

@@ -165,8 +165,9 @@ type Member struct {
 	Name      string       `json:"name,omitempty"` // empty for an invitation: nothing is made up
 	Role      Role         `json:"role"`
 	Status    MemberStatus `json:"status"`
-	JoinedAt  time.Time    `json:"joined_at,omitzero"`  // zero for an invitation
-	InvitedAt time.Time    `json:"invited_at,omitzero"` // set for an invitation only
+	JoinedAt  time.Time    `json:"joined_at,omitzero"`   // zero for an invitation
+	InvitedAt time.Time    `json:"invited_at,omitzero"`  // set for an invitation only
+	InvitedBy string       `json:"invited_by,omitempty"` // who invited (an email), for an invitation, when known
 }
 
 // Granter is who changes a tenant's members: the acting user (for an API

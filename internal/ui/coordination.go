@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 func (u *UI) registerCoordination(t *echo.Group) {
 	t.GET("/coordination", u.coordinationPage)
 	t.GET("/coordination/locks", u.coordinationLocks)
+	t.POST("/coordination/locks/release", u.forceRelease)
 	t.GET("/coordination/elections", u.coordinationElections)
 	t.GET("/coordination/cluster", u.coordinationCluster)
 	t.GET("/coordination/election", u.coordinationElection)
@@ -37,7 +39,7 @@ func (u *UI) coordinationPage(c echo.Context) error {
 	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "lock", "")); err != nil {
 		return err
 	}
-	v := views.Coordination{Available: u.d.Locks != nil}
+	v := views.Coordination{Available: u.d.Locks != nil, CanForce: u.mayForce(c)}
 	if v.Available {
 		var err error
 		if v.Locks, err = u.lockRows(p); err != nil {
@@ -62,7 +64,49 @@ func (u *UI) coordinationPage(c echo.Context) error {
 }
 
 func (u *UI) coordinationLocks(c echo.Context) error {
-	return liveList(u, c, "lock", u.lockRows, views.LocksTable)
+	force := u.mayForce(c)
+	return liveList(u, c, "lock", u.lockRows, func(rows []views.LockRow, msg string) templ.Component {
+		return views.LocksTable(principal(c).TenantSlug, rows, force, msg)
+	})
+}
+
+// mayForce reports whether the user may force the release of a lock
+// whoever holds it: delete on locks, which the built-in rules give to
+// admins and owners only.
+func (u *UI) mayForce(c echo.Context) bool {
+	p := principal(c)
+	return u.rbac.Authorize(c.Request().Context(), p, rbac.Delete, rbac.Of(p, "lock", "")) == nil
+}
+
+// forceRelease frees the lock ?name= whoever holds it (the next waiter gets
+// it) and answers the locks table as it now stands.
+func (u *UI) forceRelease(c echo.Context) error {
+	p := principal(c)
+	ctx := c.Request().Context()
+	name := c.QueryParam("name")
+	if err := u.rbac.Authorize(ctx, p, rbac.Delete, rbac.Of(p, "lock", name)); err != nil {
+		return err
+	}
+	if u.d.Locks == nil {
+		return problem.Errorf(problem.CodeUnavailable, "the lock service is not running on this server")
+	}
+	held, err := u.d.Locks.ForceRelease(ctx, p.Tenant, name)
+	if err != nil {
+		msg, err := serviceMessage(err)
+		if err != nil {
+			return err
+		}
+		rows, lerr := u.lockRows(p)
+		if lerr != nil {
+			return lerr
+		}
+		return htmxAnswer(c, views.LocksTable(p.TenantSlug, rows, true, ""), views.FlashError, "The lock was not released: "+msg)
+	}
+	rows, err := u.lockRows(p)
+	if err != nil {
+		return err
+	}
+	return htmxDone(c, views.LocksTable(p.TenantSlug, rows, true, ""), "Lock "+name+" released; "+held.Owner+" no longer holds it.")
 }
 
 func (u *UI) coordinationElections(c echo.Context) error {
@@ -206,6 +250,12 @@ func (u *UI) election(c echo.Context, name string) (views.ElectionRow, string, e
 // serviceMessage turns the lock service's application errors into a
 // message to show; other errors are returned.
 func serviceMessage(err error) (string, error) {
+	var nl *lockd.ErrNotLeader
+	if errors.As(err, &nl) {
+		// Which node leads is the platform's business, not the
+		// organisation's: say what to do instead.
+		return "this server is not the coordination group's leader, which answers this; try again in a moment (the API redirects to the leader)", nil
+	}
 	if pe, ok := problem.As(err); ok && pe.Code != problem.CodeInternal {
 		return pe.Message, nil
 	}

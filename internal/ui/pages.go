@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func (u *UI) home(c echo.Context) error {
 	if len(p.Tenants) == 0 {
 		return c.Redirect(http.StatusSeeOther, "/tenants/new")
 	}
-	return c.Redirect(http.StatusSeeOther, views.TenantPath(p.Tenants[0].Slug, views.SectionTeams))
+	return c.Redirect(http.StatusSeeOther, views.TenantPath(p.Tenants[0].Slug, views.SectionOverview))
 }
 
 func (u *UI) loginPage(c echo.Context) error {
@@ -191,7 +192,7 @@ func (u *UI) createTenant(c echo.Context) error {
 		}
 		return render(c, http.StatusUnprocessableEntity, views.NewTenantPage(page(c, "New organisation", ""), slug, name, errs))
 	}
-	return u.redirectWithFlash(c, views.TenantPath(t.Slug, views.SectionTeams), "Organisation "+t.Name+" created.")
+	return u.redirectWithFlash(c, views.TenantPath(t.Slug, views.SectionOverview), "Organisation "+t.Name+" created.")
 }
 
 // ---- teams ----
@@ -291,10 +292,15 @@ func (u *UI) renderMembers(c echo.Context, status int, email, role string, errs 
 	}
 	pending := make([]views.InvitationRow, len(invs))
 	for i, m := range invs {
-		pending[i] = views.InvitationRow{Email: m.Email, Role: string(m.Role), Invited: m.InvitedAt}
+		pending[i] = views.InvitationRow{Email: m.Email, Role: string(m.Role), Invited: m.InvitedAt, InvitedBy: invitedBy(m)}
 	}
 	return render(c, status, views.MembersPage(page(c, "Members", views.SectionMembers), rows, pending, u.can(ctx, p, "member"), email, role, errs))
 }
+
+// invitedBy is who sent an invitation. The domain does not say yet (the
+// invitations table keeps invited_by, but Member does not carry it), so the
+// page says "not recorded".
+func invitedBy(m tenancy.Member) string { return m.InvitedBy }
 
 func (u *UI) addMember(c echo.Context) error {
 	p := principal(c)
@@ -484,31 +490,69 @@ func (u *UI) revokeToken(c echo.Context) error {
 
 // ---- audit ----
 
+// auditPerPage is how many entries a page of the audit log shows.
+const auditPerPage = 50
+
+func auditRow(e audit.Entry) views.AuditRow {
+	return views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, ObjectKind: e.ObjectKind, ObjectID: e.ObjectID,
+		RemoteAddr: e.RemoteAddr, Before: e.Before, After: e.After}
+}
+
+// auditPage lists the audit log newest first, a page at a time, filtered
+// by action (prefix), actor (substring) and a range of days (UTC).
 func (u *UI) auditPage(c echo.Context) error {
 	p := principal(c)
 	ctx := c.Request().Context()
 	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "audit", "")); err != nil {
 		return err
 	}
-	entries, next, err := u.d.Audit.List(ctx, p.Tenant, c.QueryParam("cursor"), 50)
+	f := views.AuditFilter{Action: strings.TrimSpace(c.QueryParam("action")), Actor: strings.TrimSpace(c.QueryParam("actor")),
+		From: strings.TrimSpace(c.QueryParam("from")), To: strings.TrimSpace(c.QueryParam("to"))}
+	v := views.AuditView{Filter: f, Errs: views.FormErrors{}, First: c.QueryParam("cursor") == ""}
+	var since, until time.Time
+	if f.From != "" {
+		d, err := time.Parse("2006-01-02", f.From)
+		if err != nil {
+			v.Errs["from"] = "Give a date, such as 2025-01-31."
+		}
+		since = d
+	}
+	if f.To != "" {
+		d, err := time.Parse("2006-01-02", f.To)
+		if err != nil {
+			v.Errs["to"] = "Give a date, such as 2025-01-31."
+		}
+		until = d.Add(24 * time.Hour) // the end of that day
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		v.Errs["to"] = "Give a day on or after the first one."
+	}
+	if len(v.Errs) > 0 {
+		return render(c, http.StatusUnprocessableEntity, views.AuditPage(page(c, "Audit log", views.SectionAudit), v))
+	}
+	entries, next, err := u.d.Audit.Search(ctx, p.Tenant, audit.Filter{Action: f.Action, Actor: f.Actor, Since: since, Until: until},
+		c.QueryParam("cursor"), auditPerPage)
+	if problem.Code(err) == problem.CodeInvalid {
+		return problem.Errorf(problem.CodeInvalid, "This page link is broken or stale; start again from the newest entries.")
+	}
 	if err != nil {
 		return err
 	}
-	rows := make([]views.AuditRow, len(entries))
-	for i, e := range entries {
-		rows[i] = views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, ObjectKind: e.ObjectKind, ObjectID: e.ObjectID,
-			RemoteAddr: e.RemoteAddr, Before: e.Before, After: e.After}
+	for _, e := range entries {
+		v.Entries = append(v.Entries, auditRow(e))
 	}
-	return render(c, http.StatusOK, views.AuditPage(page(c, "Audit log", views.SectionAudit), rows, url.QueryEscape(next)))
+	cursor := next
+	v.Next = cursor
+	return render(c, http.StatusOK, views.AuditPage(page(c, "Audit log", views.SectionAudit), v))
 }
 
 // ---- policies ----
 
 func (u *UI) policiesPage(c echo.Context) error {
-	return u.renderPolicies(c, http.StatusOK, views.PolicyForm{Role: "operator", Effect: "allow"}, nil)
+	return u.renderPolicies(c, http.StatusOK, views.PolicyForm{Role: "operator", Effect: "allow"}, views.TryForm{Role: "operator"}, nil)
 }
 
-func (u *UI) renderPolicies(c echo.Context, status int, f views.PolicyForm, errs views.FormErrors) error {
+func (u *UI) renderPolicies(c echo.Context, status int, f views.PolicyForm, try views.TryForm, errs views.FormErrors) error {
 	p := principal(c)
 	ctx := c.Request().Context()
 	if err := u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "policy", "")); err != nil {
@@ -518,16 +562,34 @@ func (u *UI) renderPolicies(c echo.Context, status int, f views.PolicyForm, errs
 	if err != nil {
 		return err
 	}
-	rows := make([]views.PolicyRow, len(rules))
+	kind := c.QueryParam("kind")
+	if kind != "" && !slices.Contains(rbac.Kinds, kind) {
+		kind = ""
+	}
+	v := views.PoliciesView{Kind: kind, Kinds: rbac.Kinds, Form: f, Try: try, Errs: errs, CanTry: tryAvailable,
+		Matrix: policyMatrix(rules, kind)}
 	for i, r := range rules {
-		rows[i] = views.PolicyRow{Role: string(r.Role), Resource: r.Resource, Action: r.Action, Condition: r.Condition, Effect: r.Effect, Builtin: r.Builtin}
-		if !r.Builtin {
-			rows[i].ID = r.ID.String()
+		row := views.PolicyRow{Role: string(r.Role), Resource: r.Resource, Action: r.Action, Condition: r.Condition,
+			Effect: r.Effect, Builtin: r.Builtin, Explained: explain(r.Condition)}
+		if r.Builtin {
+			row.ID = "builtin-" + itoa(i)
+			v.Builtin = append(v.Builtin, row)
 		} else {
-			rows[i].ID = "builtin-" + itoa(i)
+			row.ID = r.ID.String()
+			v.Rules = append(v.Rules, row)
 		}
 	}
-	return render(c, status, views.PoliciesPage(page(c, "Policies", views.SectionPolicies), rows, u.can(ctx, p, "policy"), f, errs))
+	return render(c, status, views.PoliciesPage(page(c, "Policies", views.SectionPolicies), u.can(ctx, p, "policy"), v))
+}
+
+func policyFormOf(c echo.Context) views.PolicyForm {
+	return views.PolicyForm{Role: c.FormValue("role"), Resource: strings.TrimSpace(c.FormValue("resource")), Action: strings.TrimSpace(c.FormValue("action")),
+		Condition: strings.TrimSpace(c.FormValue("condition")), Effect: c.FormValue("effect")}
+}
+
+func tryFormOf(c echo.Context) views.TryForm {
+	return views.TryForm{Role: c.FormValue("try_role"), Teams: c.FormValue("try_teams"), Action: strings.TrimSpace(c.FormValue("try_action")),
+		Kind: strings.TrimSpace(c.FormValue("try_kind")), Name: c.FormValue("try_name"), Team: c.FormValue("try_team"), Labels: c.FormValue("try_labels")}
 }
 
 func (u *UI) createPolicy(c echo.Context) error {
@@ -536,14 +598,14 @@ func (u *UI) createPolicy(c echo.Context) error {
 	if err := u.rbac.Authorize(ctx, p, rbac.Create, rbac.Of(p, "policy", "")); err != nil {
 		return err
 	}
-	f := views.PolicyForm{Role: c.FormValue("role"), Resource: c.FormValue("resource"), Action: c.FormValue("action"), Condition: c.FormValue("condition"), Effect: c.FormValue("effect")}
+	f := policyFormOf(c)
 	_, err := u.rbac.Add(ctx, p.Tenant, p.Role, rbac.Rule{Role: tenancy.Role(f.Role), Resource: f.Resource, Action: f.Action, Condition: f.Condition, Effect: f.Effect})
 	if err != nil {
 		errs, err := formErrors(err, nil)
 		if err != nil {
 			return err
 		}
-		return u.renderPolicies(c, http.StatusUnprocessableEntity, f, errs)
+		return u.renderPolicies(c, http.StatusUnprocessableEntity, f, tryFormOf(c), errs)
 	}
 	return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionPolicies), "Rule added.")
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,7 +34,10 @@ const (
 // session cookie).
 func (u *UI) registerStreams(t *echo.Group) {
 	t.GET("/streams", u.streamsPage)
+	t.POST("/streams", u.appendEvent)
 	t.GET("/streams/:stream", u.streamPage)
+	t.GET("/subscriptions", u.subscriptionsPage)
+	t.GET("/subscriptions/list", u.subscriptionsList)
 }
 
 func (u *UI) eventStore() (*eventstore.Store, error) {
@@ -44,6 +48,10 @@ func (u *UI) eventStore() (*eventstore.Store, error) {
 }
 
 func (u *UI) streamsPage(c echo.Context) error {
+	return u.renderStreams(c, http.StatusOK, views.AppendForm{Expected: "any"}, nil)
+}
+
+func (u *UI) renderStreams(c echo.Context, status int, f views.AppendForm, errs views.FormErrors) error {
 	es, err := u.eventStore()
 	if err != nil {
 		return err
@@ -61,21 +69,24 @@ func (u *UI) streamsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.StreamsView{Cursor: cursor, Next: next, Example: appendExample(u.baseURL(c), p.TenantSlug)}
+	v := views.StreamsView{Cursor: cursor, Next: next, Example: appendExample(u.baseURL(c), p.TenantSlug),
+		CanAppend: u.rbac.Authorize(ctx, p, rbac.Use, rbac.Of(p, "stream", "")) == nil, Append: f, Errs: errs}
 	for _, s := range streams {
 		v.Streams = append(v.Streams, views.StreamRow{Name: s.Name, Category: s.Category, Version: s.Version, LastWriteAt: s.LastWriteAt})
 	}
 	if v.Tail, err = u.logTail(ctx, es, p, strings.TrimSpace(c.QueryParam("category"))); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.StreamsPage(page(c, "Event streams", views.SectionStreams), v))
+	return render(c, status, views.StreamsPage(page(c, "Event streams", views.SectionStreams), v))
 }
 
 // logTail is the live tail of the streams page: the last tailRows events of
-// the tenant's log (or of one category), and the position after them for
-// the subscription.
+// the organisation's log (or of one category), and the position after the
+// log's end for the subscription. The subscription is to the whole log even
+// when the table keeps one category (Filter): the streams list on the same
+// page follows every stream from it.
 func (u *UI) logTail(ctx context.Context, es *eventstore.Store, p auth.Principal, category string) (views.Tail, error) {
-	t := views.Tail{Category: category, AfterVersion: -1}
+	t := views.Tail{Filter: category, AfterVersion: -1}
 	read := func(from int64, n int) ([]eventstore.Event, error) {
 		if category == "" {
 			return es.ReadAll(ctx, p.Tenant, from, n)
@@ -94,15 +105,24 @@ func (u *UI) logTail(ctx context.Context, es *eventstore.Store, p auth.Principal
 	for i := len(last) - 1; i >= 0; i-- {
 		t.Events = append(t.Events, eventRow(last[i]))
 	}
+	if category != "" {
+		end, err := lastEvents(func(from int64, n int) ([]eventstore.Event, error) { return es.ReadAll(ctx, p.Tenant, from, n) }, 1)
+		if err != nil {
+			return t, err
+		}
+		if len(end) > 0 {
+			t.From = end[0].Position + 1
+		}
+	}
 	return t, nil
 }
 
 func (u *UI) streamPage(c echo.Context) error {
+	return u.renderStream(c, http.StatusOK, c.Param("stream"), views.AppendForm{Expected: "exact"}, nil)
+}
+
+func (u *UI) renderStream(c echo.Context, status int, name string, f views.AppendForm, errs views.FormErrors) error {
 	es, err := u.eventStore()
-	if err != nil {
-		return err
-	}
-	name, err := streamName(c)
 	if err != nil {
 		return err
 	}
@@ -124,7 +144,8 @@ func (u *UI) streamPage(c echo.Context) error {
 	m := info.Metadata
 	v := views.StreamView{Name: info.Name, Category: info.Category, Version: info.Version, CreatedAt: info.CreatedAt,
 		LastWriteAt: info.LastWriteAt, MaxCount: m.MaxCount, MaxAgeSeconds: m.MaxAgeSeconds, TruncateBefore: m.TruncateBefore,
-		From: -1, Older: -1}
+		From: -1, Older: -1, Append: f, Errs: errs,
+		CanAppend: u.rbac.Authorize(ctx, p, rbac.Use, rbac.Of(p, "stream", name)) == nil}
 	if from != eventstore.End {
 		v.From = from
 	}
@@ -140,8 +161,8 @@ func (u *UI) streamPage(c echo.Context) error {
 	if n := len(events); n == eventsPerPage && events[n-1].Version > 0 {
 		v.Older = events[n-1].Version - 1
 	}
-	// The tail subscribes to the whole log (of the stream's category), which
-	// needs read access to every stream.
+	// The live view subscribes to the whole log (of the stream's category),
+	// which needs read access to every stream.
 	if u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "stream", "")) == nil {
 		newest := events
 		if from != eventstore.End && info.Version >= 0 {
@@ -155,7 +176,101 @@ func (u *UI) streamPage(c echo.Context) error {
 	} else {
 		v.Tail.Err = "Live updates need read access to every stream of the organisation."
 	}
-	return render(c, http.StatusOK, views.StreamPage(page(c, info.Name, views.SectionStreams), v))
+	return render(c, status, views.StreamPage(page(c, info.Name, views.SectionStreams), v))
+}
+
+// appendEvent appends the event of the append form (on the streams page or
+// a stream's) and goes to the stream's page; a refused append shows the
+// form again with what to fix.
+func (u *UI) appendEvent(c echo.Context) error {
+	es, err := u.eventStore()
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	ctx := c.Request().Context()
+	f := views.AppendForm{Stream: strings.TrimSpace(c.FormValue("stream")), Type: strings.TrimSpace(c.FormValue("type")),
+		Data: c.FormValue("data"), Metadata: c.FormValue("metadata"), Expected: c.FormValue("expected"), Version: strings.TrimSpace(c.FormValue("version"))}
+	onStream := c.FormValue("origin") == "stream"
+	if err := u.rbac.Authorize(ctx, p, rbac.Use, rbac.Of(p, "stream", f.Stream)); err != nil {
+		return err
+	}
+	again := func(errs views.FormErrors) error {
+		if onStream && f.Stream != "" {
+			if errs[""] != "" && f.Expected == "exact" {
+				// Offer to append after what the stream holds now.
+				if info, err := es.GetStream(ctx, p.Tenant, f.Stream); err == nil {
+					f.Version = strconv.FormatInt(info.Version, 10)
+				}
+			}
+			return u.renderStream(c, http.StatusUnprocessableEntity, f.Stream, f, errs)
+		}
+		return u.renderStreams(c, http.StatusUnprocessableEntity, f, errs)
+	}
+	expected, data, metadata, errs := parseAppend(f)
+	if len(errs) > 0 {
+		return again(errs)
+	}
+	res, err := es.Append(ctx, p.Tenant, f.Stream, expected, []eventstore.EventData{{Type: f.Type, Data: data, Metadata: metadata}})
+	if err != nil {
+		if problem.Code(err) == problem.CodeConflict {
+			pe, _ := problem.As(err)
+			return again(views.FormErrors{"": "Not appended: " + pe.Message + ". Someone appended first; look at the newest events, then send yours again if it still applies."})
+		}
+		errs, err := formErrors(err, map[string]string{"events[0].type": "type", "events[0].data": "data", "events[0].metadata": "metadata",
+			"expected_version": "version", "events": "data"})
+		if err != nil {
+			return err
+		}
+		return again(errs)
+	}
+	return u.redirectWithFlash(c, views.StreamPath(p.TenantSlug, f.Stream),
+		"Appended "+f.Type+" to "+f.Stream+" as version "+strconv.FormatInt(res.LastVersion, 10)+".")
+}
+
+// parseAppend reads the append form: the expected version and the JSON
+// bodies, with a message per field it cannot take.
+func parseAppend(f views.AppendForm) (eventstore.ExpectedVersion, json.RawMessage, json.RawMessage, views.FormErrors) {
+	errs := views.FormErrors{}
+	if f.Stream == "" {
+		errs["stream"] = "Name the stream, such as order-1001."
+	}
+	if f.Type == "" {
+		errs["type"] = "Name the event's type, such as OrderPlaced."
+	}
+	expected := eventstore.Any()
+	switch f.Expected {
+	case "", "any":
+	case "no_stream":
+		expected = eventstore.NoStream()
+	case "exact":
+		v, err := strconv.ParseInt(f.Version, 10, 64)
+		if err != nil || v < -1 {
+			errs["version"] = "Give the version the stream must be at: a whole number (-1 for a stream with no events)."
+		} else if v == -1 {
+			expected = eventstore.NoStream()
+		} else {
+			expected = eventstore.Exact(v)
+		}
+	default:
+		errs["expected"] = "Choose one of the options."
+	}
+	data := json.RawMessage(strings.TrimSpace(f.Data))
+	switch {
+	case len(data) == 0:
+		errs["data"] = `Give the event's data as JSON, such as {"total": 42}.`
+	case !json.Valid(data):
+		errs["data"] = `This is not JSON. Objects look like {"total": 42}; text needs quotes, such as "shipped".`
+	}
+	var metadata json.RawMessage
+	if m := strings.TrimSpace(f.Metadata); m != "" {
+		if !json.Valid([]byte(m)) {
+			errs["metadata"] = `This is not JSON; leave it empty, or write an object such as {"correlation_id": "abc"}.`
+		} else {
+			metadata = json.RawMessage(m)
+		}
+	}
+	return expected, data, metadata, errs
 }
 
 // streamTail is the live tail of a stream's page: a subscription to the
@@ -267,9 +382,6 @@ func readMessage(err error) (string, error) {
 	}
 	return pe.Message, nil
 }
-
-// streamName is the :stream path parameter (decoded once by the server).
-func streamName(c echo.Context) (string, error) { return c.Param("stream"), nil }
 
 func eventRow(e eventstore.Event) views.EventRow {
 	return views.EventRow{Position: e.Position, Stream: e.Stream, Type: e.Type, Version: e.Version,

@@ -33,6 +33,9 @@ type Deps struct {
 	Idem    *idempotency.Store
 	Locks   *lockd.Node       // nil: the lock pages say the service is not running
 	Events  *eventstore.Store // nil: the stream pages say the store is not running
+	// OpenAPI returns the REST API's OpenAPI 3.1 document (JSON), which the
+	// /docs page renders; nil: the page says the document is not available.
+	OpenAPI func() ([]byte, error)
 }
 
 // UI is the browser surface.
@@ -44,6 +47,7 @@ type UI struct {
 	d       Deps
 	origin  string // the only origin allowed to post (the server's public one)
 	secure  bool   // cookies are Secure (the public URL is https)
+	docs    docsCache
 }
 
 const (
@@ -69,6 +73,7 @@ func (u *UI) Mount(s *web.Server) {
 
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 	e.GET("/", u.home, u.session)
+	e.GET("/docs", u.docsPage, u.optionalSession)
 	e.GET("/login", u.loginPage)
 	e.POST("/login", u.login, u.anonCSRF)
 	e.GET("/signup", u.signupPage)
@@ -76,12 +81,18 @@ func (u *UI) Mount(s *web.Server) {
 	e.GET("/verify-email", u.verifyEmail)
 	e.POST("/verify-email/resend", u.resendVerification, u.session, u.csrf)
 	e.POST("/logout", u.logout, u.session, u.csrf)
+	// The form posts to the address it was served from, so reloading the
+	// page after a refused form shows the form again, not a 405.
 	e.GET("/tenants/new", u.newTenantPage, u.session)
-	e.POST("/tenants", u.createTenant, u.session, u.csrf)
+	e.POST("/tenants/new", u.createTenant, u.session, u.csrf)
 
 	t := e.Group("/t/:tenant", u.session, u.csrf, u.tenant)
-	t.GET("", func(c echo.Context) error {
-		return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionTeams))
+	t.GET("", u.overviewPage)
+	t.GET("/", func(c echo.Context) error {
+		return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionOverview))
+	})
+	t.GET("/overview", func(c echo.Context) error {
+		return c.Redirect(http.StatusSeeOther, views.TenantPath(c.Param("tenant"), views.SectionOverview))
 	})
 	t.GET("/teams", u.teamsPage)
 	t.POST("/teams", u.createTeam)
@@ -99,9 +110,11 @@ func (u *UI) Mount(s *web.Server) {
 	t.GET("/audit", u.auditPage)
 	t.GET("/policies", u.policiesPage)
 	t.POST("/policies", u.createPolicy)
+	t.POST("/policies/try", u.tryPolicy)
 	t.POST("/policies/:id/delete", u.deletePolicy)
 	u.registerCoordination(t)
 	u.registerStreams(t)
+	u.registerKV(t)
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {
@@ -165,20 +178,26 @@ func (u *UI) session(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set(sessionKey, s)
-		req := c.Request()
-		c.SetRequest(req.WithContext(withActor(req.Context(), s)))
-		ms, err := u.tenancy.Memberships(req.Context(), s.UserID)
-		if err != nil {
-			return err
-		}
-		page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email, Unverified: !s.EmailVerified}, Flash: u.takeFlash(c)}
-		for _, m := range ms {
-			page.Tenants = append(page.Tenants, views.TenantLink{Slug: m.Tenant.Slug, Name: m.Tenant.Name, Role: string(m.Role)})
-		}
-		c.Set(pageKey, page)
-		return next(c)
+		return u.withSession(c, s, next)
 	}
+}
+
+// withSession puts the session s and the page frame it implies (user,
+// organisations, flash) on the request, then runs next.
+func (u *UI) withSession(c echo.Context, s auth.Session, next echo.HandlerFunc) error {
+	c.Set(sessionKey, s)
+	req := c.Request()
+	c.SetRequest(req.WithContext(withActor(req.Context(), s)))
+	ms, err := u.tenancy.Memberships(req.Context(), s.UserID)
+	if err != nil {
+		return err
+	}
+	page := views.Page{CSRF: s.CSRF, User: &views.PageUser{Name: s.Name, Email: s.Email, Unverified: !s.EmailVerified}, Flash: u.takeFlash(c)}
+	for _, m := range ms {
+		page.Tenants = append(page.Tenants, views.TenantLink{Slug: m.Tenant.Slug, Name: m.Tenant.Name, Role: string(m.Role)})
+	}
+	c.Set(pageKey, page)
+	return next(c)
 }
 
 // sameOrigin refuses a request whose Origin (or, lacking it, Referer) names
@@ -258,9 +277,64 @@ func (u *UI) tenant(next echo.HandlerFunc) echo.HandlerFunc {
 		ck, _ := c.Cookie(sessionCookie) // present: session() loaded it
 		web.SetPrincipal(c, p, web.Credential{Session: ck.Value})
 		page := c.Get(pageKey).(views.Page)
-		page.Current = p.TenantSlug
+		page.Current, page.Role = p.TenantSlug, string(p.Role)
+		hidden := map[string]string{}
+		for _, item := range views.Sections() {
+			kind := sectionKinds[item.Section]
+			if kind == "" || u.rbac.Authorize(c.Request().Context(), p, rbac.Read, rbac.Of(p, kind, "")) == nil {
+				page.Nav = append(page.Nav, item)
+			} else {
+				page.Hidden = append(page.Hidden, item.Label)
+				hidden[item.Section] = item.Label
+			}
+		}
 		c.Set(pageKey, page)
+		// A link kept from another organisation (the switcher keeps the
+		// section) may name a section this role may not open here: go to
+		// the overview and say why, rather than answer 403.
+		req := c.Request()
+		if req.Method == http.MethodGet && !isHTMX(c) {
+			for section, label := range hidden {
+				if req.URL.Path == views.TenantPath(p.TenantSlug, section) {
+					return u.redirectWithFlash(c, views.TenantPath(p.TenantSlug, views.SectionOverview),
+						label+" is not open to your role ("+string(p.Role)+") in "+p.TenantInfo.Name+", so here is its overview.")
+				}
+			}
+		}
 		return next(c)
+	}
+}
+
+// sectionKinds maps each nav section to the kind of object it lists: a
+// role sees the section when it may read that kind. The overview has none:
+// everyone sees it, and it shows only what the role may read.
+var sectionKinds = map[string]string{
+	views.SectionTeams:        "team",
+	views.SectionMembers:      "member",
+	views.SectionStreams:      "stream",
+	views.SectionKV:           "kv",
+	views.SectionCoordination: "lock",
+	views.SectionTokens:       "token",
+	views.SectionAudit:        "audit",
+	views.SectionPolicies:     "policy",
+}
+
+// optionalSession loads the signed-in user when there is one, and lets the
+// request through either way (for pages open to everyone, such as the API
+// docs, that show the console's frame to a signed-in user).
+func (u *UI) optionalSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ck, err := c.Cookie(sessionCookie)
+		if err != nil {
+			c.Set(pageKey, views.Page{})
+			return next(c)
+		}
+		s, err := u.auth.Session(c.Request().Context(), ck.Value)
+		if err != nil {
+			c.Set(pageKey, views.Page{})
+			return next(c)
+		}
+		return u.withSession(c, s, next)
 	}
 }
 

@@ -79,3 +79,31 @@ func decodeParams(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// headAsGet answers HEAD on every GET route, in both faces. Before routing
+// the method is made GET (the router reads the method of the request the
+// server was handed, so it is changed in place); restoreHead puts HEAD back
+// once the route is found, so the handler and the HTTP server, which then
+// sends no body, see the HEAD they were asked. The status and headers are
+// those a GET gets.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Method == http.MethodHead {
+			req.Method = http.MethodGet
+			c.Set(headKey, true)
+		}
+		return next(c)
+	}
+}
+
+const headKey = "switchboard.head"
+
+func restoreHead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Get(headKey) != nil {
+			c.Request().Method = http.MethodHead
+		}
+		return next(c)
+	}
+}

@@ -91,12 +91,14 @@ func New(cfg Config, authn *auth.Service) *Server {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.Pre(headAsGet)
 	e.HTTPErrorHandler = s.errorHandler
 	if cfg.TrustProxy {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	} else {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
+	e.Use(restoreHead)
 	e.Use(s.observe)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		s.log.ErrorContext(c.Request().Context(), "panic", "err", err, "stack", string(stack))
@@ -109,9 +111,7 @@ func New(cfg Config, authn *auth.Service) *Server {
 	s.e = e
 
 	e.GET("/healthz", s.healthz)
-	e.HEAD("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.HEAD("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsRoute)
 	return s
 }

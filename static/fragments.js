@@ -1,11 +1,12 @@
-// The live view of the "Locks & elections" page: every [data-ws] element,
-// now and in content htmx adds later, follows its stream over
-// static/live.js, and on each message (at most one reload per 150 ms) and
-// on each (re)connection reloads data-refresh into data-target. data-live
-// reads connecting, on, reconnecting or closed. Each reload names the
-// highest index the stream has reported, so the node that serves it (maybe
-// not the stream's) waits until it has applied that change. Elements that
-// left the page close their stream.
+// Live fragments (the "Locks & elections" and "Key-value" pages): every
+// [data-ws] element, now and in content htmx adds later, follows its stream
+// over static/live.js, and on each message (at most one reload per 150 ms)
+// and on each (re)connection reloads data-refresh into data-target.
+// data-live reads connecting, on, reconnecting or closed. Each reload names
+// the highest index (the stream's seq: a revision of the organisation's
+// coordination state) the stream has reported, so the node that serves it
+// (maybe not the stream's) waits until it has applied that change.
+// Elements that left the page close their stream.
 (function () {
   "use strict";
   var bound = [];
