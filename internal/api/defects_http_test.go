@@ -72,7 +72,7 @@ func TestDefect_SecurityHeaders(t *testing.T) {
 	s.must(201, "POST", "/api/v1/tenants/acme/teams", owner, map[string]string{"slug": "core", "name": "Core"})
 	session := defectSignInCookie(t, s, "owner@acme.test")
 
-	pages := []string{"/api/v1/docs", "/login", "/signup", "/tenants/new", "/t/acme/teams", "/t/acme/members", "/t/acme/tokens", "/t/acme/audit", "/t/acme/policies",
+	pages := []string{"/docs", "/login", "/signup", "/tenants/new", "/t/acme/teams", "/t/acme/members", "/t/acme/tokens", "/t/acme/audit", "/t/acme/policies",
 		"/t/acme/coordination", "/t/acme/streams"}
 	for _, p := range pages {
 		t.Run("page "+p, func(t *testing.T) {

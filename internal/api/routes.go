@@ -56,7 +56,7 @@ func (a *API) routes() []route {
 		{Method: http.MethodGet, Path: "/healthz", Summary: "The process is up", Tag: "operations", Response: web.StatusResponse{}, Status: 200},
 		{Method: http.MethodGet, Path: "/readyz", Summary: "The server can serve: the database is reachable", Tag: "operations", Response: web.StatusResponse{}, Status: 200},
 		{Method: http.MethodGet, Path: v1 + "/openapi.json", Summary: "This OpenAPI document", Tag: "operations", Status: 200, handler: a.openAPI},
-		{Method: http.MethodGet, Path: v1 + "/docs", Summary: "A readable page of this API", Tag: "operations", Status: 200, handler: a.docsPage},
+		{Method: http.MethodGet, Path: v1 + "/docs", Summary: "Moved: the readable page of this API is /docs", Tag: "operations", Status: 301, handler: a.docsPage},
 
 		{Method: http.MethodPost, Path: v1 + "/auth/signup", Summary: "Create an account (and, optionally, a tenant you own); a link to confirm the address is mailed. The answer is the same for an address that already has an account (the mail says so)", Tag: "auth", Request: SignupRequest{}, Response: SignupResponse{}, Status: 202, handler: a.signup},
 		{Method: http.MethodPost, Path: v1 + "/auth/verify-email", Summary: "Confirm an address with the token of its mailed link (single use, expires); pending invitations become memberships", Tag: "auth", Request: VerifyEmailRequest{}, Response: VerifyEmailResponse{}, Status: 200, handler: a.verifyEmail},
