@@ -3,6 +3,7 @@ package api_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"switchboard/internal/api"
 	"switchboard/internal/audit"
@@ -172,4 +173,69 @@ func TestAudit_FiltersByActionActorAndTime(t *testing.T) {
 		t.Fatalf("%d entries before 2000", len(page.Items))
 	}
 	wantProblem(t, s.do("GET", "/api/v1/tenants/acme/audit?since=yesterday", owner, nil), 400, "invalid")
+}
+
+// Members' rights and verified tokens are remembered, not read on every
+// request, yet a demotion, a removal or a revocation still takes effect at
+// once on the replica that made it, and on every other replica as soon as
+// the change's notification arrives (a bound of seconds here, not a
+// measurement).
+func TestRights_RememberedButNeverStale(t *testing.T) {
+	t.Parallel()
+	a := newTestServer(t)
+	b := newTestServer(t, replicaOf(a), joining("n2"))
+	owner := a.signup("owner@acme.test", "acme")
+	admin := a.member(owner, "acme", "ad@acme.test", tenancy.Admin)
+	ed := a.member(owner, "acme", "ed@acme.test", tenancy.Editor)
+	var tok api.CreateTokenResponse
+	a.must(201, "POST", "/api/v1/tenants/acme/tokens", admin, map[string]string{"name": "bot", "role": "admin"}).json(t, &tok)
+	teams := "/api/v1/tenants/acme/teams"
+	// Each replica has seen, and remembers, each credential.
+	for _, s := range []*testServer{a, b} {
+		for _, cred := range []string{admin, ed, tok.Token} {
+			s.must(200, "GET", teams, cred, nil)
+			s.must(200, "GET", teams, cred, nil)
+		}
+	}
+	eventually := func(s *testServer, what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never took effect on %s", what, s.URL)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The admin is demoted to viewer on replica a: their token (created
+	// as admin) can no longer create a team, at once on a.
+	var adID string
+	var members api.List[tenancy.Member]
+	a.must(200, "GET", "/api/v1/tenants/acme/members", owner, nil).json(t, &members)
+	for _, m := range members.Items {
+		if m.Email == "ad@acme.test" {
+			adID = m.UserID.String()
+		}
+	}
+	a.must(200, "PATCH", "/api/v1/tenants/acme/members/"+adID, owner, map[string]string{"role": "viewer"})
+	wantProblem(t, a.do("POST", teams, tok.Token, map[string]string{"slug": "x", "name": "X"}), 403, "forbidden")
+	wantProblem(t, a.do("POST", teams, admin, map[string]string{"slug": "x", "name": "X"}), 403, "forbidden")
+	eventually(b, "the demotion", func() bool {
+		return b.do("POST", teams, tok.Token, map[string]string{"slug": "y", "name": "Y"}).Status == 403
+	})
+	// The editor is removed on replica b: not found at once on b, and soon
+	// on a.
+	var edID string
+	for _, m := range members.Items {
+		if m.Email == "ed@acme.test" {
+			edID = m.UserID.String()
+		}
+	}
+	b.must(204, "DELETE", "/api/v1/tenants/acme/members/"+edID, owner, nil)
+	wantProblem(t, b.do("GET", teams, ed, nil), 404, "not_found")
+	eventually(a, "the removal", func() bool { return a.do("GET", teams, ed, nil).Status == 404 })
+	// The token is revoked on a: refused at once on a, soon on b.
+	a.must(204, "DELETE", "/api/v1/tenants/acme/tokens/"+tok.ID.String(), owner, nil)
+	wantProblem(t, a.do("GET", teams, tok.Token, nil), 401, "unauthenticated")
+	eventually(b, "the revocation", func() bool { return b.do("GET", teams, tok.Token, nil).Status == 401 })
 }

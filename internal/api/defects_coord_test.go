@@ -197,7 +197,7 @@ func TestDefect_IdempotencyKeysOnlyOnCreatingPosts(t *testing.T) {
 	})
 
 	t.Run("a follower's redirect", func(t *testing.T) {
-		fs := newTestServer(t, defectReplicaOf(ls), func(c *app.Config) { c.NodeID, c.RaftJoin = "n2", true },
+		fs := newTestServer(t, replicaOf(ls), func(c *app.Config) { c.NodeID, c.RaftJoin = "n2", true },
 			withPeerURLs(map[string]string{"n1": ls.URL}))
 		ls.bind(t).must(200, "POST", "/api/v1/cluster/voters", owner, map[string]string{"id": "n2", "addr": fs.App.Locks.Status().Addr})
 		for deadline := time.Now().Add(10 * time.Second); fs.App.Locks.Status().LeaderAddr == ""; time.Sleep(10 * time.Millisecond) {

@@ -11,8 +11,6 @@ import (
 	"github.com/coder/websocket"
 
 	"switchboard/internal/api"
-	"switchboard/internal/app"
-	"switchboard/internal/app/apptest"
 	"switchboard/internal/tenancy"
 )
 
@@ -23,17 +21,6 @@ var defectStreamPaths = []string{
 	"/api/v1/tenants/acme/elections-watch",
 	"/api/v1/tenants/acme/elections/primary/observe",
 	"/api/v1/tenants/acme/kv-watch",
-}
-
-// defectReplicaOf runs a server on s's database with s's signing key and
-// public URL: a second replica of one deployment behind one load balancer,
-// where an access token from one replica works on the other.
-func defectReplicaOf(s *testServer) serverOption {
-	return func(c *app.Config) {
-		apptest.WithDatabase(s.App.DatabaseURL)(c)
-		apptest.WithKey(s.Key)(c)
-		c.BaseURL = s.URL
-	}
 }
 
 // defectWantClosed waits until deadline for every stream to be closed with one
@@ -105,7 +92,7 @@ func defectWantKVEvent(t *testing.T, srv *testServer, cred string, ls *defectStr
 func TestDefect_StreamsCloseWhenRightsChange(t *testing.T) {
 	t.Parallel()
 	a := newTestServer(t)
-	b := newTestServer(t, defectReplicaOf(a))
+	b := newTestServer(t, replicaOf(a))
 	owner := a.signup("owner@acme.test", "acme")
 	servers := map[string]*testServer{"replica a": a, "replica b": b}
 	open := func(t *testing.T, cred string, paths ...string) []*defectStream {

@@ -800,12 +800,14 @@ func joining(id string) serverOption {
 	return func(c *app.Config) { c.NodeID, c.RaftJoin = id, true }
 }
 
-// replicaOf runs a server on s's database with s's signing key, as another
-// replica of the same deployment.
+// replicaOf runs a server on s's database with s's signing key and public
+// URL: a second replica of one deployment behind one load balancer, where
+// an access token from one replica works on the other.
 func replicaOf(s *testServer) serverOption {
 	return func(c *app.Config) {
 		apptest.WithDatabase(s.App.DatabaseURL)(c)
 		apptest.WithKey(s.Key)(c)
+		c.BaseURL = s.URL
 	}
 }
 

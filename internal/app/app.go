@@ -197,6 +197,13 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.RBAC = rbac.New(a.DB)
+	// One listener for the whole server: rights changes keep the identity
+	// service's memory current and close live streams; published messages
+	// reach live subscribers.
+	notifier := database.NewNotifier(a.DB, log.With("component", "notify"))
+	a.Auth.Watch(notifier)
+	a.Tenancy.OnRightsChange(a.Auth.Forget)
+	a.RBAC.OnRightsChange(a.Auth.Forget)
 	idem := idempotency.New(a.DB)
 
 	a.Registry = prometheus.NewRegistry()
@@ -206,7 +213,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Registry: a.Registry, Log: log, Ready: a.ready}, a.Auth)
 	liveCfg := cfg.Live
 	liveCfg.Origin, liveCfg.Log, liveCfg.Registry = a.Web.Origin(), log, a.Registry
-	a.Live = live.New(liveCfg, a.Web, a.RBAC, a.DB)
+	a.Live = live.New(liveCfg, a.Web, a.RBAC, a.DB, notifier)
+	notifier.Start()
+	a.closers = append(a.closers, func() error { notifier.Close(); return nil })
 	a.Live.Start()
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 

@@ -82,6 +82,12 @@ func (s *Service) issueJWT(user uuid.UUID, now time.Time) (string, error) {
 
 // verifyJWT returns the user an access token was issued to.
 func (s *Service) verifyJWT(token string) (uuid.UUID, error) {
+	// A token verified once is known until it expires: its signature and
+	// claims cannot change.
+	key := credentialKey(token)
+	if id, ok := s.rights.jwt(key, time.Now()); ok {
+		return id, nil
+	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return s.cfg.Key.Public(), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
@@ -98,5 +104,6 @@ func (s *Service) verifyJWT(token string) (uuid.UUID, error) {
 	if err != nil {
 		return uuid.Nil, problem.Errorf(problem.CodeUnauthenticated, "the access token is invalid or expired")
 	}
+	s.rights.putJWT(key, id, claims.ExpiresAt.Add(5*time.Second))
 	return id, nil
 }

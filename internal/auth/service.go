@@ -141,6 +141,7 @@ type Service struct {
 	hasher    *hasher
 	verifyKey []byte
 	operators map[string]bool // lower-cased emails
+	rights    *rightsCache    // current rights, kept by notifications (Watch)
 
 	loginAddr  *limiter // sign-in attempts per client address
 	loginPair  *limiter // sign-in attempts per (client address, account)
@@ -159,6 +160,7 @@ func New(cfg Config, db *database.DB, ten *tenancy.Store) (*Service, error) {
 		hasher:     newHasher(cfg.HashConcurrency, cfg.HashQueue),
 		verifyKey:  cfg.VerifyKey,
 		operators:  map[string]bool{},
+		rights:     newRightsCache(),
 		loginAddr:  newLimiter(db, mac, "addr", cfg.LoginEvery/3, cfg.LoginBurst*3),
 		loginPair:  newLimiter(db, mac, "pair", cfg.LoginEvery, cfg.LoginBurst),
 		signupAddr: newLimiter(db, mac, "signup-addr", cfg.SignupEvery, cfg.SignupBurst),
@@ -174,6 +176,17 @@ func New(cfg Config, db *database.DB, ten *tenancy.Store) (*Service, error) {
 	}
 	return s, nil
 }
+
+// Watch keeps the service's memory of current rights (verified tokens,
+// members' roles and teams) current with n's rights-change notifications;
+// without it nothing is remembered and every request asks the database.
+func (s *Service) Watch(n *database.Notifier) { s.rights.watch(n) }
+
+// Forget drops what the service remembers of the rights ch concerns: a
+// change made on this replica takes effect here before it is answered.
+func (s *Service) Forget(ch database.RightsChange) { s.rights.changed(ch) }
+
+func (s *Service) rightsChanged(ch database.RightsChange) { s.Forget(ch) }
 
 // AccessTTL is the lifetime of access tokens.
 func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
@@ -439,7 +452,14 @@ func (s *Service) Scope(ctx context.Context, id Identity, slug string) (Principa
 		return Principal{UserID: t.CreatedBy, Name: "token:" + t.Name, TokenID: t.ID, Tenant: t.Tenant.ID, TenantSlug: slug, TenantInfo: t.Tenant,
 			Role: t.Role, Teams: t.Teams, PolicyVersion: t.PolicyVersion, TokenRole: t.Scope}, nil
 	}
+	if m, ok := s.rights.member(id.UserID, slug); ok {
+		return Principal{UserID: id.UserID, Name: m.Email, Tenant: m.Tenant.ID, TenantSlug: slug, TenantInfo: m.Tenant, Role: m.Role, Teams: m.Teams, PolicyVersion: m.PolicyVersion}, nil
+	}
+	gen := s.rights.generation()
 	m, err := s.tenancy.Membership(ctx, id.UserID, slug)
+	if err == nil {
+		s.rights.putMember(gen, id.UserID, slug, m)
+	}
 	if problem.Code(err) == problem.CodeNotFound {
 		// Only on this miss path: is the token's user gone altogether?
 		if _, uerr := s.User(ctx, id); problem.Code(uerr) == problem.CodeUnauthenticated {

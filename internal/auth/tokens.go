@@ -154,6 +154,9 @@ func (s *Service) RevokeToken(ctx context.Context, tenant, id uuid.UUID) (APITok
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "token.revoked", ObjectKind: "token", ObjectID: id.String(), Before: before, After: t})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant, Token: id})
+	}
 	return t, err
 }
 
@@ -202,6 +205,20 @@ func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIden
 	if !ok {
 		return nil, unauthenticated()
 	}
+	key := credentialKey(raw)
+	now := s.cfg.Now()
+	if e, ok := s.rights.token(key); ok {
+		if e.expiresAt != nil && !e.expiresAt.After(now) {
+			s.rights.dropToken(key)
+			return nil, problem.Errorf(problem.CodeUnauthenticated, "this API token expired")
+		}
+		if err := s.markUsed(ctx, id, e.lastUsed, now); err != nil {
+			return nil, err
+		}
+		ti := e.id
+		return &ti, nil
+	}
+	gen := s.rights.generation()
 	var (
 		ti          TokenIdentity
 		hash        []byte
@@ -221,7 +238,6 @@ func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIden
 	if err != nil {
 		return nil, fmt.Errorf("authenticate token: %w", err)
 	}
-	now := s.cfg.Now()
 	if subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 {
 		return nil, unauthenticated()
 	}
@@ -241,12 +257,22 @@ func (s *Service) authenticateToken(ctx context.Context, raw string) (*TokenIden
 	if ti.Role = ti.Scope.Meet(*creatorRole); ti.Role == "" {
 		return nil, unauthenticated() // a role the schema's CHECK rules out
 	}
-	// last_used_at is kept to the minute: one write a minute per token, not
-	// one per request.
-	if lastUsed == nil || now.Sub(*lastUsed) > time.Minute {
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1`, id, now); err != nil {
-			return nil, fmt.Errorf("mark token used: %w", err)
-		}
+	if err := s.markUsed(ctx, id, lastUsed, now); err != nil {
+		return nil, err
 	}
+	s.rights.putToken(gen, key, tokenEntry{id: ti, expiresAt: expiresAt, lastUsed: &now})
 	return &ti, nil
+}
+
+// markUsed keeps last_used_at to the minute: one write a minute per token,
+// not one per request. A write made for a cached token is not seen by the
+// cache, which may write once more a minute later than it must.
+func (s *Service) markUsed(ctx context.Context, id uuid.UUID, lastUsed *time.Time, now time.Time) error {
+	if lastUsed != nil && now.Sub(*lastUsed) <= time.Minute {
+		return nil
+	}
+	if _, err := s.db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1`, id, now); err != nil {
+		return fmt.Errorf("mark token used: %w", err)
+	}
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -81,21 +80,21 @@ type Hub struct {
 	closed bool
 }
 
-// New returns a hub; Start begins listening for changes.
-func New(cfg Config, w *web.Server, authz *rbac.Service, db *database.DB) *Hub {
+// New returns a hub that learns of rights changes and published messages
+// from notifier (the caller starts it); Start begins the periodic re-check.
+func New(cfg Config, w *web.Server, authz *rbac.Service, db *database.DB, notifier *database.Notifier) *Hub {
 	cfg.defaults()
 	ctx, stop := context.WithCancel(context.Background())
 	h := &Hub{cfg: cfg, web: w, rbac: authz, db: db, log: cfg.Log, ctx: ctx, stop: stop,
 		check: make(chan struct{}, 4), conns: map[*conn]struct{}{}, topics: map[topicKey]map[*topicSub]struct{}{}}
 	h.met = newMetrics(cfg.Registry)
+	h.listen(notifier)
 	return h
 }
 
-// Start runs the hub's listener for rights changes and published messages
-// until Close.
+// Start runs the hub's periodic re-check of every stream until Close.
 func (h *Hub) Start() {
-	h.wg.Add(2)
-	go func() { defer h.wg.Done(); h.runListener(h.ctx) }()
+	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.recheckLoop(h.ctx) }()
 }
 
@@ -280,25 +279,13 @@ func (h *Hub) remove(cn *conn) {
 	h.met.open.WithLabelValues(cn.kind).Dec()
 }
 
-// change says whose rights may have changed; a zero field matches any.
-type change struct {
-	tenant, user, token uuid.UUID
-}
-
-func (ch change) matches(cn *conn) bool {
-	p := cn.currentPrincipal()
-	return (ch.tenant == uuid.Nil || ch.tenant == p.Tenant) &&
-		(ch.user == uuid.Nil || ch.user == p.UserID) &&
-		(ch.token == uuid.Nil || ch.token == p.TokenID)
-}
-
 // changed re-checks every stream ch matches, one derivation of the
 // principal per distinct credential and tenant.
-func (h *Hub) changed(ch change) {
+func (h *Hub) changed(ch database.RightsChange) {
 	groups := map[recheckKey][]*conn{}
 	h.mu.Lock()
 	for cn := range h.conns {
-		if ch.matches(cn) {
+		if p := cn.currentPrincipal(); ch.Matches(p.Tenant, p.UserID, p.TokenID) {
 			k := recheckKey{cn.cred, cn.slug}
 			groups[k] = append(groups[k], cn)
 		}
@@ -377,7 +364,7 @@ func (h *Hub) recheckLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			h.changed(change{})
+			h.changed(database.RightsChange{})
 		}
 	}
 }

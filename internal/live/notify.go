@@ -4,23 +4,42 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
+	"switchboard/internal/database"
 	"switchboard/internal/problem"
 )
 
-// The PostgreSQL channels the hub listens on.
-const (
-	// authChannel carries "tenant:user:token" (uuids, empty for any) from
-	// the triggers of migrations/00008: whose rights may have changed.
-	authChannel = "switchboard_auth"
-	// topicChannel carries published messages (note, as JSON).
-	topicChannel = "switchboard_live"
-)
+// topicChannel is the PostgreSQL channel that carries published messages
+// (note, as JSON); rights changes come on database.RightsChannel.
+const topicChannel = "switchboard_live"
+
+// listen registers the hub's handlers with the server's notifier: rights
+// changes re-check the streams they may concern, published messages go to
+// their topic's subscribers, and a (re)connected listener re-checks every
+// stream (what was sent meanwhile is lost).
+func (h *Hub) listen(n *database.Notifier) {
+	n.Handle(database.RightsChannel, func(payload string) {
+		h.met.notes.Inc()
+		h.changed(database.ParseRightsChange(payload))
+	})
+	n.Handle(topicChannel, func(payload string) {
+		h.met.notes.Inc()
+		var nt note
+		if err := json.Unmarshal([]byte(payload), &nt); err != nil {
+			h.log.Warn("live: a published message could not be read", "err", err)
+			return
+		}
+		h.deliver(nt)
+	})
+	n.OnConnect(func() {
+		if n.Connected() {
+			h.changed(database.RightsChange{})
+		}
+	})
+}
 
 // maxNote is what fits in one notification payload (PostgreSQL's limit is
 // 8000 bytes).
@@ -33,77 +52,6 @@ type note struct {
 	Type   string          `json:"y"`
 	Seq    uint64          `json:"s,omitempty"`
 	Data   json.RawMessage `json:"d"`
-}
-
-// runListener listens for rights changes and published messages until ctx
-// ends, reconnecting after a failure. Whatever was sent while it was not
-// listening is lost, so every (re)connection re-checks every stream.
-func (h *Hub) runListener(ctx context.Context) {
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := h.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		h.log.Warn("live: notification listener stopped; reconnecting", "err", err, "in", delay)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
-}
-
-func (h *Hub) listen(ctx context.Context) error {
-	cfg := h.db.Pool.Config().ConnConfig.Copy()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx) // closing a listener: nothing to keep
-	}()
-	for _, ch := range []string{authChannel, topicChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return fmt.Errorf("listen %s: %w", ch, err)
-		}
-	}
-	h.changed(change{})
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		h.met.notes.Inc()
-		switch n.Channel {
-		case authChannel:
-			h.changed(parseChange(n.Payload))
-		case topicChannel:
-			var nt note
-			if err := json.Unmarshal([]byte(n.Payload), &nt); err != nil {
-				h.log.Warn("live: a published message could not be read", "err", err)
-				continue
-			}
-			h.deliver(nt)
-		}
-	}
-}
-
-// parseChange reads "tenant:user:token"; a part that is not a uuid matches
-// any (so a malformed payload re-checks more, never less).
-func parseChange(s string) change {
-	parts := strings.SplitN(s, ":", 3)
-	var ch change
-	ids := []*uuid.UUID{&ch.tenant, &ch.user, &ch.token}
-	for i, p := range parts {
-		if id, err := uuid.Parse(p); err == nil {
-			*ids[i] = id
-		}
-	}
-	return ch
 }
 
 type topicKey struct {

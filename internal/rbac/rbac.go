@@ -119,6 +119,9 @@ func Builtin() []Rule {
 // Service authorizes actions and stores tenants' rules.
 type Service struct {
 	db *database.DB
+	// onRights is told of every policy change after it commits (see
+	// OnRightsChange).
+	onRights func(database.RightsChange)
 
 	mu    sync.Mutex // guards cache
 	cache map[uuid.UUID]*compiled
@@ -171,6 +174,17 @@ func (c *compiled) enforce(sub subject, obj object, act string) (bool, error) {
 	c.decisions[k] = ok
 	c.mu.Unlock()
 	return ok, nil
+}
+
+// OnRightsChange sets the function told of every policy change after it
+// commits, so this replica's memory of rights forgets the tenant's before
+// the change is answered. Set it before use.
+func (s *Service) OnRightsChange(fn func(database.RightsChange)) { s.onRights = fn }
+
+func (s *Service) rightsChanged(ch database.RightsChange) {
+	if s.onRights != nil {
+		s.onRights(ch)
+	}
 }
 
 // New returns a Service on db.
@@ -411,12 +425,15 @@ func (s *Service) Add(ctx context.Context, tenant uuid.UUID, author tenancy.Role
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "policy.added", ObjectKind: "policy", ObjectID: r.ID.String(), After: r})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant})
+	}
 	return r, err
 }
 
 // Remove deletes one of tenant's rules.
 func (s *Service) Remove(ctx context.Context, tenant, id uuid.UUID) error {
-	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var r Rule
 		r.CreatedAt = new(time.Time)
 		err := tx.QueryRow(ctx, `DELETE FROM policies WHERE tenant_id = $1 AND id = $2 RETURNING id, role, resource, action, condition, effect, created_at`, tenant, id).
@@ -432,6 +449,10 @@ func (s *Service) Remove(ctx context.Context, tenant, id uuid.UUID) error {
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "policy.removed", ObjectKind: "policy", ObjectID: id.String(), Before: r})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant})
+	}
+	return err
 }
 
 func bumpVersion(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {

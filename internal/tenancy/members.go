@@ -159,6 +159,9 @@ func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, g Granter, 
 		m.Role = role
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "member.role_changed", ObjectKind: "member", ObjectID: m.Email, Before: before, After: m})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant, User: user})
+	}
 	return m, err
 }
 
@@ -166,7 +169,7 @@ func (s *Store) SetMemberRole(ctx context.Context, tenant uuid.UUID, g Granter, 
 // cannot be removed; like SetMemberRole it runs alone among the tenant's
 // member changes.
 func (s *Store) RemoveMember(ctx context.Context, tenant uuid.UUID, g Granter, user uuid.UUID) error {
-	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
@@ -191,4 +194,8 @@ func (s *Store) RemoveMember(ctx context.Context, tenant uuid.UUID, g Granter, u
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "member.removed", ObjectKind: "member", ObjectID: before.Email, Before: before})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant, User: user})
+	}
+	return err
 }

@@ -17,6 +17,20 @@ import (
 // Store reads and changes the organisation model.
 type Store struct {
 	db *database.DB
+	// onRights is told, after the change commits, of a change that may
+	// narrow someone's rights, so this replica's memory of rights forgets
+	// it before the change is answered (others learn it by notification).
+	onRights func(database.RightsChange)
+}
+
+// OnRightsChange sets the function told of changes that may narrow
+// someone's rights, after they commit. Set it before use.
+func (s *Store) OnRightsChange(fn func(database.RightsChange)) { s.onRights = fn }
+
+func (s *Store) rightsChanged(ch database.RightsChange) {
+	if s.onRights != nil {
+		s.onRights(ch)
+	}
 }
 
 // New returns a Store on db.

@@ -145,7 +145,7 @@ func (s *Store) UpdateTeam(ctx context.Context, tenant uuid.UUID, slug string, i
 
 // DeleteTeam deletes the team with slug, if allow lets the caller delete it.
 func (s *Store) DeleteTeam(ctx context.Context, tenant uuid.UUID, slug string, allow access.Check) error {
-	return s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		before, err := getTeam(ctx, tx, tenant, slug, true)
 		if err != nil {
 			return err
@@ -158,6 +158,10 @@ func (s *Store) DeleteTeam(ctx context.Context, tenant uuid.UUID, slug string, a
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "team.deleted", ObjectKind: "team", ObjectID: slug, Before: before})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant})
+	}
+	return err
 }
 
 // AddTeamMember adds the tenant member with email to the team, if allow
@@ -215,5 +219,8 @@ func (s *Store) changeTeamMember(ctx context.Context, tenant uuid.UUID, slug, em
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: action, ObjectKind: "team", ObjectID: slug, Before: before, After: t})
 	})
+	if err == nil {
+		s.rightsChanged(database.RightsChange{Tenant: tenant})
+	}
 	return t, err
 }

@@ -93,6 +93,7 @@ func New(cfg Config, authn *auth.Service) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.Pre(headAsGet)
 	e.HTTPErrorHandler = s.errorHandler
+	e.JSONSerializer = jsonSerializer{}
 	if cfg.TrustProxy {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	} else {
