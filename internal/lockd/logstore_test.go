@@ -1,6 +1,7 @@
 package lockd
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -222,5 +223,65 @@ func TestLogStore_RefusesWALDirWithoutIndexBesideOldLog(t *testing.T) {
 	var l raft.Log
 	if err := s.GetLog(1, &l); err != nil || string(l.Data) != "x" {
 		t.Fatalf("moved log: %+v %v", l, err)
+	}
+}
+
+// A node that cleared an uncommitted suffix of its log (a leader paused past
+// the election timeout comes back as a follower and drops what it never
+// committed) and later wrote on until the segment sealed must open its log
+// again after a crash. The write-ahead log before v0.4.1 sealed such a
+// segment without its index block and panicked on the next open.
+func TestLogStore_ReopensAfterTailTruncationAndSeal(t *testing.T) {
+	dir := t.TempDir()
+	const segment = 8 << 10 // small segments seal quickly
+	open := func() logStore {
+		t.Helper()
+		s, err := openLogStore(dir, hclog.NewNullLogger(), segment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	entry := func(i uint64, term uint64) *raft.Log {
+		return &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, 200)}
+	}
+	s := open()
+	for i := uint64(1); i <= 20; i++ {
+		if err := s.StoreLogs([]*raft.Log{entry(i, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The suffix 15..20 was never committed: the new leader's log replaces it.
+	if err := s.DeleteRange(15, 20); err != nil {
+		t.Fatal(err)
+	}
+	// Write on in term 2 until several segments have sealed.
+	for i := uint64(15); i <= 400; i++ {
+		if err := s.StoreLogs([]*raft.Log{entry(i, 2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash: the files are as written; open them again.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	last, err := s.LastIndex()
+	if err != nil || last != 400 {
+		t.Fatalf("last index %d, %v; want 400", last, err)
+	}
+	for _, i := range []uint64{1, 14, 15, 20, 21, 200, 400} {
+		var l raft.Log
+		if err := s.GetLog(i, &l); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		wantTerm := uint64(2)
+		if i < 15 {
+			wantTerm = 1
+		}
+		if l.Term != wantTerm || !bytes.Equal(l.Data, entry(i, wantTerm).Data) {
+			t.Fatalf("entry %d is term %d with %d bytes, want term %d", i, l.Term, len(l.Data), wantTerm)
+		}
 	}
 }
