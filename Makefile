@@ -31,7 +31,10 @@ test-short: vet
 # events/s, ...); the machine's load shows in them, so compare runs on one
 # machine. BENCH_RATE changes the open-loop rate of the team listing.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 5000x ./internal/api/
+	$(GO) test -run '^$$' -bench 'ListTeams|Get_Idle' -benchtime 5000x ./internal/api/
+	$(GO) test -run '^$$' -bench 'LockCycle' -benchtime 3000x ./internal/api/
+	$(GO) test -run '^$$' -bench 'Revocation' -benchtime 3x ./internal/api/
+	$(GO) test -run '^$$' -bench . ./internal/web/
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/eventstore/
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/lockd/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/rbac/

@@ -98,7 +98,7 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "Raft TCP listen address (SWITCHBOARD_RAFT_ADDR)")
 	fs.StringVar(&c.RaftPeers, "raft-peers", c.RaftPeers, "initial voters as id=host:port,...; empty for a single node (SWITCHBOARD_RAFT_PEERS)")
 	fs.StringVar(&c.Operators, "operators", c.Operators, "emails of the platform operators, who may change the Raft group's members (SWITCHBOARD_OPERATORS)")
-	fs.StringVar(&c.PeerURLs, "peer-urls", c.PeerURLs, "Switchboard URL of each Raft node, id=http://host:port,...; followers redirect lock writes to the leader (SWITCHBOARD_PEER_URLS)")
+	fs.StringVar(&c.PeerURLs, "peer-urls", c.PeerURLs, "Switchboard URL of each Raft node, id=http://host:port,...; followers forward lock-service requests to the leader (SWITCHBOARD_PEER_URLS)")
 	fs.DurationVar(&c.RaftTimeout, "raft-timeout", c.RaftTimeout, "how long followers wait for the leader before electing another; raise it on slow networks or busy machines (SWITCHBOARD_RAFT_TIMEOUT)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", c.MetricsToken, "a secret that lets GET /metrics answer on the main listener (SWITCHBOARD_METRICS_TOKEN)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics on this address of its own, e.g. 127.0.0.1:9100 (SWITCHBOARD_METRICS_ADDR)")

@@ -2,7 +2,6 @@ package api
 
 import (
 	"log/slog"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,25 +27,27 @@ type Deps struct {
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Events  *eventstore.Store
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
-	// URLs, so a follower can redirect lock-service writes to the leader.
+	// URLs, so a follower can forward lock-service requests to the leader.
 	PeerURLs map[string]string
-	Log      *slog.Logger
+	// NodeID is this node's Raft id (the one of PeerURLs to skip).
+	NodeID string
+	Log    *slog.Logger
 }
 
 // API is the REST API: its handlers, the route table they are mounted from,
 // and the OpenAPI document generated from that table.
 type API struct {
-	auth     *auth.Service
-	tenancy  *tenancy.Store
-	rbac     *rbac.Service
-	audit    *audit.Log
-	idem     *idempotency.Store
-	live     *live.Hub
-	locks    *lockd.Node
-	events   *eventstore.Store
-	peerURLs map[string]string
-	log      *slog.Logger
-	docOnce  docCache
+	auth    *auth.Service
+	tenancy *tenancy.Store
+	rbac    *rbac.Service
+	audit   *audit.Log
+	idem    *idempotency.Store
+	live    *live.Hub
+	locks   *lockd.Node
+	events  *eventstore.Store
+	forward *leaderForwarder // nil without peer URLs
+	log     *slog.Logger
+	docOnce docCache
 }
 
 // New returns the API; Mount adds its routes to a server.
@@ -55,9 +56,8 @@ func New(d Deps) *API {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	a.peerURLs = map[string]string{}
-	for id, u := range d.PeerURLs {
-		a.peerURLs[id] = strings.TrimRight(u, "/")
+	if len(d.PeerURLs) > 0 {
+		a.forward = newLeaderForwarder(d.NodeID, d.PeerURLs)
 	}
 	return a
 }
@@ -81,6 +81,9 @@ func (a *API) Mount(s *web.Server) {
 				h = a.idempotent(h)
 			}
 			h = s.RequireTenant(h)
+		}
+		if needsLeader(r) {
+			h = a.toLeader(h) // before authentication: the leader does it
 		}
 		e.Add(r.Method, r.Path, h)
 	}

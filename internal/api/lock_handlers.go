@@ -36,11 +36,11 @@ import (
 // value, so {"value":"on"} reads back as "on" and {"value":{"a":1}} as
 // {"a":1}. Binary data must be encoded by the client (a base64 string).
 //
-// A node that is not the Raft leader answers writes and linearizable reads
-// with a 307 redirect to the same path on the leader when
-// SWITCHBOARD_PEER_URLS gives the leader's URL; otherwise with 503,
-// Retry-After: 1 and the leader's id and Raft address in the detail. The
-// cluster status is each node's own view and is never redirected.
+// A node that is not the Raft leader forwards writes and linearizable reads
+// to the leader's server when SWITCHBOARD_PEER_URLS gives its URL (before it
+// authenticates or decodes anything; see forward.go); otherwise it answers
+// 503, Retry-After: 1 and the leader's id and Raft address in the detail.
+// The cluster status is each node's own view and is never forwarded.
 
 // AcquireLockRequest takes a lock: owner names the holder (for people and
 // lists; the token is what proves holding), ttl_ms is the lease, wait_ms how
@@ -313,20 +313,6 @@ func lockErr(err error) error {
 	return err
 }
 
-// lockFail answers a failed lock-service call. When this node is not the
-// leader and the leader's Switchboard URL is known (Deps.PeerURLs), the
-// request is redirected there with 307, which keeps the method and body;
-// otherwise lockErr's problem is the answer.
-func (a *API) lockFail(c echo.Context, err error) error {
-	var nl *lockd.ErrNotLeader
-	if errors.As(err, &nl) {
-		if base, ok := a.peerURLs[nl.LeaderID]; ok {
-			return c.Redirect(http.StatusTemporaryRedirect, base+c.Request().URL.RequestURI())
-		}
-	}
-	return lockErr(err)
-}
-
 // Locks.
 
 func lockResponse(l lockd.Lock) LockResponse {
@@ -344,7 +330,7 @@ func (a *API) listLocks(c echo.Context) error {
 	}
 	locks, err := node.ListLocks(c.Request().Context(), p.Tenant)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	items := make([]LockInfo, len(locks))
 	for i, l := range locks {
@@ -368,7 +354,7 @@ func (a *API) acquireLock(c echo.Context) error {
 	}
 	l, err := node.Acquire(c.Request().Context(), p.Tenant, name, in.Owner, millis(in.TTLMs), millis(in.WaitMs))
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, lockResponse(l))
 }
@@ -384,7 +370,7 @@ func (a *API) renewLock(c echo.Context) error {
 	}
 	l, err := node.Renew(c.Request().Context(), p.Tenant, name, in.Token, millis(in.TTLMs))
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, lockResponse(l))
 }
@@ -399,7 +385,7 @@ func (a *API) releaseLock(c echo.Context) error {
 		return err
 	}
 	if err := node.Release(c.Request().Context(), p.Tenant, name, in.Token); err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -411,7 +397,7 @@ func (a *API) forceReleaseLock(c echo.Context) error {
 	}
 	held, err := node.ForceRelease(c.Request().Context(), p.Tenant, name)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	info := LockInfo{Name: held.Name, Owner: held.Owner, FencingToken: held.FencingToken, ExpiresAt: held.ExpiresAt, Waiters: held.Waiters}
 	if err := a.audit.Add(c.Request().Context(), p.Tenant, audit.Change{Action: "lock.force_released", ObjectKind: "lock", ObjectID: name, Before: info}); err != nil {
@@ -431,7 +417,7 @@ func (a *API) verifyLock(c echo.Context) error {
 	}
 	ok, err := node.Verify(c.Request().Context(), p.Tenant, name, in.FencingToken)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, VerifyLockResponse{Valid: ok})
 }
@@ -458,7 +444,7 @@ func (a *API) listElections(c echo.Context) error {
 	}
 	es, err := node.ListElections(c.Request().Context(), p.Tenant)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	items := make([]ElectionResponse, len(es))
 	for i, e := range es {
@@ -486,7 +472,7 @@ func (a *API) campaign(c echo.Context) error {
 	}
 	l, err := node.Campaign(c.Request().Context(), p.Tenant, name, in.Candidate, millis(in.TTLMs), millis(in.WaitMs))
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, leadershipResponse(l))
 }
@@ -498,7 +484,7 @@ func (a *API) electionLeader(c echo.Context) error {
 	}
 	l, err := node.Leader(c.Request().Context(), p.Tenant, name)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, ElectionResponse{Name: name, Leader: l.Leader, Term: l.Term, ExpiresAt: l.ExpiresAt})
 }
@@ -514,7 +500,7 @@ func (a *API) renewLeadership(c echo.Context) error {
 	}
 	l, err := node.RenewLeadership(c.Request().Context(), p.Tenant, name, in.Token, millis(in.TTLMs))
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, leadershipResponse(l))
 }
@@ -529,7 +515,7 @@ func (a *API) resign(c echo.Context) error {
 		return err
 	}
 	if err := node.Resign(c.Request().Context(), p.Tenant, name, in.Token); err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -603,7 +589,7 @@ func (a *API) getKV(c echo.Context) error {
 	}
 	kv, err := node.Get(c.Request().Context(), p.Tenant, key)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	tag := revisionETag(kv.Revision)
 	c.Response().Header().Set("ETag", tag)
@@ -656,7 +642,7 @@ func (a *API) putKV(c echo.Context) error {
 	}
 	kv, err := node.Put(c.Request().Context(), p.Tenant, key, value.Bytes(), opts)
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	c.Response().Header().Set("ETag", revisionETag(kv.Revision))
 	return c.JSON(http.StatusOK, kvResponse(kv))
@@ -680,7 +666,7 @@ func (a *API) deleteKV(c echo.Context) error {
 		ifRevision = rev
 	}
 	if _, err := node.Delete(c.Request().Context(), p.Tenant, key, ifRevision); err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -696,7 +682,7 @@ func (a *API) listKV(c echo.Context) error {
 	}
 	kvs, err := node.ListKV(c.Request().Context(), p.Tenant, c.QueryParam("prefix"))
 	if err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	page, next, err := pageByName(kvs, func(kv lockd.KV) string { return kv.Key }, cursor, limit)
 	if err != nil {
@@ -773,7 +759,7 @@ func (a *API) addVoter(c echo.Context) error {
 		return err
 	}
 	if err := a.locks.AddVoter(c.Request().Context(), in.ID, in.Addr); err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.JSON(http.StatusOK, clusterResponse(a.locks.Status()))
 }
@@ -790,7 +776,7 @@ func (a *API) removeVoter(c echo.Context) error {
 		return err
 	}
 	if err := a.locks.RemoveServer(c.Request().Context(), id); err != nil {
-		return a.lockFail(c, err)
+		return lockErr(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -850,25 +850,36 @@ func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 		t.Fatalf("the follower sees %+v", st)
 	}
 
-	// Knowing the leader's Switchboard URL, a follower redirects instead,
-	// with 307 so the method and body are kept.
-	rs := newTestServer(t, replicaOf(ls), joining("n3"), withPeerURLs(map[string]string{"n1": ls.URL + "/"}))
+	// Knowing the leader's Switchboard URL, a follower forwards instead,
+	// before it authenticates or decodes: the leader answers everything,
+	// its own problems included.
+	rs := newTestServer(t, replicaOf(ls), joining("n3"), withOperators("owner@acme.test"), withPeerURLs(map[string]string{"n1": ls.URL + "/", "n3": "http://127.0.0.1:1"}))
 	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n3", "addr": rs.App.Locks.Status().Addr})
 	waitFor(t, "the third node to know the leader", func() bool { return rs.App.Locks.Status().LeaderAddr != "" })
 	rowner := rs.login("owner@acme.test")
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, err := http.NewRequest("POST", rs.URL+locksPath+"/x?x=1", strings.NewReader(`{"owner":"o","ttl_ms":1000}`))
-	if err != nil {
-		t.Fatal(err)
+	var l api.LockResponse
+	rs.must(200, "POST", locksPath+"/x?x=1", rowner, map[string]any{"owner": "through-n3", "ttl_ms": 60000}).json(t, &l)
+	var held api.List[api.LockInfo]
+	ls.must(200, "GET", locksPath, lowner, nil).json(t, &held)
+	if len(held.Items) != 1 || held.Items[0].Owner != "through-n3" {
+		t.Fatalf("the leader holds %+v; want the lock taken through n3", held.Items)
 	}
-	req.Header.Set("Authorization", "Bearer "+rowner)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := noFollow.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	rs.must(204, "DELETE", locksPath+"/x", rowner, map[string]any{"token": l.Token})
+	wantProblem(t, rs.do("POST", locksPath+"/y", rowner, map[string]any{"owner": "o", "ttl_ms": 1000, "extra": 1}), 400, "invalid")
+	wantProblem(t, rs.do("POST", locksPath+"/y", "", map[string]any{"owner": "o", "ttl_ms": 1000}), 401, "unauthenticated")
+	wantProblem(t, rs.do("POST", "/api/v1/cluster/voters", rowner, map[string]string{"id": "bad id", "addr": "x"}), 400, "invalid")
+	// What each node serves from its own state is not forwarded.
+	rs.must(200, "GET", "/api/v1/cluster", rowner, nil).json(t, &st)
+	if st.NodeID != "n3" || st.State != "Follower" {
+		t.Fatalf("GET /cluster on n3 answered %+v", st)
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != ls.URL+locksPath+"/x?x=1" {
-		t.Fatalf("follower with peer URLs: %d Location %q, want 307 to %s", res.StatusCode, res.Header.Get("Location"), ls.URL+locksPath+"/x?x=1")
+
+	// A follower that cannot reach the leader's server says so.
+	us := newTestServer(t, replicaOf(ls), joining("n4"), withPeerURLs(map[string]string{"n1": "http://127.0.0.1:1"}))
+	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n4", "addr": us.App.Locks.Status().Addr})
+	waitFor(t, "the fourth node to know the leader", func() bool { return us.App.Locks.Status().LeaderAddr != "" })
+	r := us.do("POST", locksPath+"/z", us.login("owner@acme.test"), map[string]any{"owner": "o", "ttl_ms": 1000})
+	if p := wantProblem(t, r, 503, "unavailable"); !strings.Contains(p.Detail, "could not reach the leader") || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("unreachable leader: %q, Retry-After %q", p.Detail, r.Header.Get("Retry-After"))
 	}
 }

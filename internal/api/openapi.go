@@ -313,11 +313,10 @@ func schemaName(t reflect.Type) string {
 
 // opDoc is what the route table does not say of one route.
 type opDoc struct {
-	content   object            // the success answer's content when it is not JSON of Response
-	headers   map[string]object // headers of the success answer
-	also      map[int]object    // further answers
-	params    []object          // further parameters
-	redirects bool              // a follower redirects it to the Raft leader
+	content object            // the success answer's content when it is not JSON of Response
+	headers map[string]object // headers of the success answer
+	also    map[int]object    // further answers
+	params  []object          // further parameters
 }
 
 func header(desc string) object {
@@ -352,13 +351,7 @@ var opDocs = map[string]opDoc{
 		also:   map[int]object{http.StatusNotModified: {"description": "The key is still at the revision of If-None-Match", "headers": revisionHeader}}},
 	"PUT " + v1 + "/tenants/:tenant/kv/:key": {headers: revisionHeader,
 		params: []object{ifNoneMatch("*: write only if the key does not exist (412 otherwise)")}},
-	"POST " + v1 + "/cluster/voters":       {redirects: true},
-	"DELETE " + v1 + "/cluster/voters/:id": {redirects: true},
 }
-
-// redirectTags are the lock service's tags: its routes (streams aside) are
-// redirected to the Raft leader by a follower that knows the leader's URL.
-var redirectTags = map[string]bool{"locks": true, "elections": true, "kv": true}
 
 // tagDescriptions describe the route table's tags; a tag without one fails
 // the lint test.
@@ -576,8 +569,7 @@ func (g *schemaGen) operation(r route, p string) object {
 	if r.Idempotent {
 		responses["409"] = problemResponse("A conflict; also an Idempotency-Key reused with another request")
 	}
-	if (redirectTags[r.Tag] && !stream) || doc.redirects {
-		responses["307"] = object{"description": "This node is not the Raft leader: the same request to the leader's URL", "headers": object{"Location": header("The same path on the leader")}}
+	if needsLeader(r) {
 		responses["503"] = problemResponse("No leader is known yet, or this node cannot reach it: retry", "Retry-After", "seconds")
 	}
 	op["responses"] = responses

@@ -220,7 +220,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 
 	rest := api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-		Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, Log: log})
+		Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
 	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
 		Locks: a.Locks, Events: a.Events, OpenAPI: rest.OpenAPIDocument}))
 

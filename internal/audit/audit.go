@@ -21,7 +21,8 @@ import (
 )
 
 // Actor is who makes a change and from where; the HTTP layer puts it in the
-// request context with WithActor.
+// request context with WithActor, and authentication names the caller in it
+// (RequestActor).
 type Actor struct {
 	ID         uuid.UUID // user id; zero for system changes
 	Name       string    // email, "token:<name>", or "system"
@@ -31,15 +32,37 @@ type Actor struct {
 
 type actorKey struct{}
 
-// WithActor returns ctx carrying a.
+// actorCtx carries an actor: one allocation for the context and the value.
+type actorCtx struct {
+	context.Context
+	a Actor
+}
+
+func (c *actorCtx) Value(key any) any {
+	if _, ok := key.(actorKey); ok {
+		return &c.a
+	}
+	return c.Context.Value(key)
+}
+
+// WithActor returns ctx carrying a copy of a.
 func WithActor(ctx context.Context, a Actor) context.Context {
-	return context.WithValue(ctx, actorKey{}, a)
+	return &actorCtx{Context: ctx, a: a}
+}
+
+// RequestActor is the actor ctx carries, to be filled in place by a
+// request's authentication before its handler runs (so that naming the
+// caller costs no new context); nil when ctx carries none. Nothing else may
+// change it.
+func RequestActor(ctx context.Context) *Actor {
+	a, _ := ctx.Value(actorKey{}).(*Actor)
+	return a
 }
 
 // ActorFrom returns the actor in ctx, or the system actor.
 func ActorFrom(ctx context.Context) Actor {
-	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
-		return a
+	if a := RequestActor(ctx); a != nil {
+		return *a
 	}
 	return Actor{Name: "system"}
 }

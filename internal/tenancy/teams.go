@@ -98,15 +98,26 @@ func (s *Store) ListTeams(ctx context.Context, tenant uuid.UUID, cursor string, 
 
 // Team returns the team with slug, if allow lets the caller read it.
 func (s *Store) Team(ctx context.Context, tenant uuid.UUID, slug string, allow access.Check) (Team, error) {
+	if !ValidSlug(slug) {
+		return Team{}, problem.NotFound("team", slug)
+	}
 	var t Team
-	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
-		var err error
-		if t, err = getTeam(ctx, tx, tenant, slug, false); err != nil {
-			return err
-		}
-		return allow(ctx, t.Object(tenant))
+	found := false
+	err := s.db.ReadTenant(ctx, tenant, teamSQL+` AND t.slug = $2`, []any{tenant, slug}, func(r pgx.Rows) (err error) {
+		t, err = scanTeam(r)
+		found = err == nil
+		return err
 	})
-	return t, err
+	switch {
+	case err != nil:
+		return Team{}, fmt.Errorf("get team: %w", err)
+	case !found:
+		return Team{}, problem.NotFound("team", slug)
+	}
+	if err := allow(ctx, t.Object(tenant)); err != nil {
+		return Team{}, err
+	}
+	return t, nil
 }
 
 // UpdateTeam applies p to the team, if allow lets the caller update the team

@@ -143,6 +143,10 @@ func SetPrincipal(c echo.Context, p auth.Principal, cred Credential) {
 
 func setActor(c echo.Context, id uuid.UUID, name string) {
 	req := c.Request()
+	if act := audit.RequestActor(req.Context()); act != nil {
+		act.ID, act.Name = id, name // the request's own actor, from observe
+		return
+	}
 	act := audit.ActorFrom(req.Context())
 	act.ID, act.Name = id, name
 	c.SetRequest(req.WithContext(audit.WithActor(req.Context(), act)))
