@@ -38,14 +38,7 @@ type leaderForwarder struct {
 }
 
 func newLeaderForwarder(self string, peers map[string]string) *leaderForwarder {
-	tr := &http.Transport{
-		Proxy:               nil, // peers are dialled directly, never through a proxy from the environment
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   false,
-	}
+	tr := peerTransport()
 	f := &leaderForwarder{proxies: map[string]*httputil.ReverseProxy{}}
 	buffers := &bufferPool{}
 	for id, base := range peers {
@@ -76,6 +69,16 @@ func newLeaderForwarder(self string, peers map[string]string) *leaderForwarder {
 		}
 	}
 	return f
+}
+
+func peerTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // peers are dialled directly, never through a proxy from the environment
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // bufferPool keeps the proxy's copy buffers: without it every forwarded
