@@ -12,14 +12,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// Benchmarks run on a 3-node loopback cluster with timeouts tuned for
-// loopback: heartbeats every 250ms detect a dead leader within 250-500ms
-// and an election takes one more timeout, well inside the 2s failover
-// target, while leaving room for scheduling hiccups on a busy machine.
-// Batched applies (BatchApplyCh, MaxAppendEntries 128) let one fsync carry
-// many concurrent commands. Every log write is fsynced: a commit waits for
-// the leader's fsync and then a follower's, so on a slow disk the fsyncs,
-// not Raft, bound the latency.
+// Benchmarks run on loopback clusters of real nodes; every log write is
+// fsynced, so a commit waits for the leader's fsync and then a follower's,
+// and on a slow disk the fsyncs, not Raft, bound the latency. Most run with
+// the default timeouts (defaultTimeouts). benchTweak is the tuned variant
+// BenchmarkFailover compares them with: heartbeats every 250ms detect a dead
+// leader within 250-750ms and an election takes little more, while leaving
+// room for scheduling hiccups on a busy machine.
 func benchTweak() func(*Config) {
 	return func(cfg *Config) {
 		cfg.HeartbeatTimeout = 250 * time.Millisecond
@@ -118,22 +117,50 @@ func handoff(b *testing.B, n *Node, contenders int) {
 	b.ReportMetric(ms(percentile(lat, 0.99)), "handoff-p99-ms")
 }
 
+// defaultTimeouts undoes the test timeouts: every Raft timeout is the
+// Config zero value, so the node runs with the defaults a server gets.
+func defaultTimeouts(cfg *Config) {
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = 0, 0, 0, 0
+}
+
 // BenchmarkLocks: 32 clients on distinct locks, one client alone, and a hot
-// lock handed between 4 waiters.
+// lock handed between 4 waiters, on a single node and on a 3-node group,
+// with the default timeouts; each once with concurrent commands batched
+// into shared log entries (what nodes do) and once with one entry per
+// command, to show what batching buys.
 func BenchmarkLocks(b *testing.B) {
-	c := newCluster(b, 3, benchTweak())
-	n := c.leader()
-	b.Run("uncontended-32-clients", func(b *testing.B) { cycles(b, n, 32) })
-	b.Run("single-client", func(b *testing.B) { cycles(b, n, 1) })
-	b.Run("handoff-4-waiters", func(b *testing.B) { handoff(b, n, 4) })
-	c.closeAll()
+	for _, size := range []int{1, 3} {
+		for _, batched := range []bool{true, false} {
+			name := fmt.Sprintf("%d-nodes", size)
+			if size == 1 {
+				name = "1-node"
+			}
+			if !batched {
+				name += "-unbatched"
+			}
+			b.Run(name, func(b *testing.B) {
+				c := newClusterOpts(b, size, defaultTimeouts, nodeOptions{unbatched: !batched})
+				n := c.leader()
+				b.Run("uncontended-32-clients", func(b *testing.B) { cycles(b, n, 32) })
+				b.Run("single-client", func(b *testing.B) { cycles(b, n, 1) })
+				b.Run("handoff-4-waiters", func(b *testing.B) { handoff(b, n, 4) })
+				c.closeAll()
+			})
+		}
+	}
 }
 
 // BenchmarkFailover kills the leader of a 3-node cluster and times until a
 // new leader is elected, has applied its barrier and promote entries, and
-// grants a lock. The killed node is restarted between iterations.
+// grants a lock. The killed node is restarted between iterations. It runs
+// with the default timeouts and with the tuned ones of benchTweak.
 func BenchmarkFailover(b *testing.B) {
-	c := newCluster(b, 3, benchTweak())
+	b.Run("default-timeouts", func(b *testing.B) { benchFailover(b, defaultTimeouts) })
+	b.Run("tuned", func(b *testing.B) { benchFailover(b, benchTweak()) })
+}
+
+func benchFailover(b *testing.B, tweak func(*Config)) {
+	c := newCluster(b, 3, tweak)
 	ctx := context.Background()
 	ten := uuid.New()
 	var times []time.Duration

@@ -8,14 +8,25 @@
 // TCP. A log that an earlier version kept in DataDir/raft.db (raft-boltdb)
 // is copied into the write-ahead log at start and raft.db renamed
 // raft.db.migrated, a backup of the log as it was. Earlier versions cannot
-// read the write-ahead log. With no configuration it is a single-node group
+// read the write-ahead log. A node never starts on files it cannot use, and
+// never panics on them: before Raft reads anything, New checks that every
+// log entry reads back under its index, that a snapshot restores when there
+// are any, and that the snapshot and the log leave no gap; a damaged file
+// or a data dir laid out as no version of this package leaves it (segment
+// files without their index, an unfinished move whose raft.db is gone, a
+// moved log that went missing) is an error naming the file and saying what
+// to do — in a group of several nodes, move the files aside and restart the
+// node as a joining member, which copies the state from the leader. With no
+// configuration it is a single-node group
 // that bootstraps itself; 3 or 5 voters come from Config.Peers or from
 // AddVoter on the leader.
 //
 // # Requests
 //
 // Writes (Acquire, Renew, Release, Campaign, RenewLeadership, Resign, Put,
-// Delete) are proposed by the leader. Reads that promise the latest state
+// Delete) are proposed by the leader. Commands that arrive while earlier
+// ones commit share one log entry (batch.go); Apply still checks, applies
+// and numbers each command as if it were an entry of its own. Reads that promise the latest state
 // (Verify, ListLocks, Leader, Get, ListKV) run on the leader after a ReadIndex
 // round: commit index, quorum heartbeat, wait for apply. A follower answers
 // both with *ErrNotLeader (problem code unavailable, Retry-After 1) naming the
@@ -60,14 +71,16 @@
 // every log entry that changes the tenant's state (a grant, renewal, release
 // or expiry, a waiter joining or leaving a queue, a put or delete), from the
 // entry and the state alone; the changes one entry makes to one tenant (a
-// release and the grant to the next waiter) share the new value. A lock's
-// fencing token is the revision of the entry that granted it. Each grant
-// comes in a later entry than the last, and the counters are replayed with
-// the log and carried by snapshots, so tokens of one lock (terms of one
-// election, revisions of one key, indexes along a stream) strictly increase
-// across leader changes, restarts and snapshot installs. Verify answers true
-// only for the current holder's token while its lease runs. WaitApplied
-// takes a tenant and one of its revisions.
+// release and the grant to the next waiter) share the new value. Here, and
+// wherever these rules say entry, each command of a batch entry counts as
+// an entry of its own. A lock's fencing token is the revision of the entry
+// that granted it. Each grant comes in a later entry than the last, and
+// the counters are replayed with the log and carried by snapshots, so
+// tokens of one lock (terms of one election, revisions of one key, indexes
+// along a stream) strictly increase across leader changes, restarts and
+// snapshot installs. Verify answers true only for the current holder's
+// token while its lease runs. WaitApplied takes a tenant and one of its
+// revisions.
 //
 // Numbers per tenant. The counters are per tenant, not Raft log indexes
 // (which earlier versions used), because a global counter is a side channel:
@@ -87,8 +100,8 @@
 // starts even a tenant whose locks left no trace in the state above every
 // token it was ever given, and tells a tenant only how long the log was
 // then, not how fast anyone writes now. Earlier versions cannot apply the
-// entries this version writes (command version 2) and refuse its
-// snapshots, so a multi-node group is upgraded whole — stop every node,
+// entries this version writes (command version 2, and batches of them,
+// version 3) and refuse its snapshots, so a multi-node group is upgraded whole — stop every node,
 // start them all on this version — never node by node.
 //
 // Grace period (the exact rule). A node that becomes leader, before it serves

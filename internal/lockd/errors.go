@@ -12,15 +12,14 @@ import (
 // ErrNotLeader is returned (as *ErrNotLeader; match it with errors.As) when a
 // write or a linearizable read reaches a node that is not the leader. Its problem code
 // is CodeUnavailable with RetryAfter 1, so a caller that only knows the
-// problem vocabulary still answers 503; the HTTP layer can instead redirect
-// or forward to the leader. LeaderAddr is the leader's Raft address and
-// LeaderID its node id (empty when no leader is known); mapping them to an
-// HTTP address is the caller's job.
+// problem vocabulary still answers 503. LeaderAddr is the leader's Raft
+// address and LeaderID its node id (empty when no leader is known); mapping
+// them to an HTTP address is the caller's job.
 //
-// Followers answer with the leader's address rather than forwarding: a
-// forward needs a second RPC channel between nodes and turns one failure
-// (the leader died mid-request) into two ambiguous ones, while a redirect
-// keeps every outcome visible to the client that must retry anyway.
+// The node itself never forwards: the HTTP layer forwards a request it
+// knows the leader must serve before it gets here (LeaderID), so the node
+// keeps one RPC channel (Raft's) and a request that still reaches a
+// follower, because leadership moved meanwhile, ends here visibly.
 type ErrNotLeader struct {
 	LeaderID   string
 	LeaderAddr string

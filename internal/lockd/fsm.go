@@ -29,7 +29,8 @@ import (
 //     holder only inside settle/endHolder, which first ends the old holder.
 //   - Numbering. Every number a tenant sees (fencing token, term, KV
 //     revision, event index) is a value of that tenant's revision, which
-//     revise advances once in each entry that changes the tenant's state;
+//     revise advances once in each entry that changes the tenant's state
+//     (each command of a batch entry counts as an entry: applyCommand);
 //     every code path that changes a tenant's leases, waiters or keys calls
 //     it, and a change takes its number from it. A grant's fencing token
 //     is the revision of the entry that made it; every grant of one lease
@@ -89,6 +90,9 @@ type applyResult struct {
 	grant  *grant // acquire granted at once / cancel lost the race / renew
 	queued bool   // acquire queued the caller
 	kv     *KV    // put or delete
+	// batch holds the result of each command of a batch entry, in order
+	// (err is then set only when the whole entry was refused).
+	batch []applyResult
 }
 
 // fsmEvent is a change a subscriber may want to see.
@@ -275,22 +279,56 @@ func (f *fsm) applyLocked(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil // configuration changes carry no state of ours
 	}
+	if len(l.Data) > 0 && l.Data[0] == batchVersion {
+		return f.applyBatchLocked(l)
+	}
 	c, err := decodeCommand(l.Data)
 	if err != nil {
 		// Only a bug or a corrupt entry gets here (proposers validate). It is
 		// rejected the same way on every node, so the state stays identical.
 		return applyResult{err: fmt.Errorf("lockd: rejected log entry %d: %w", l.Index, err)}
 	}
+	return f.applyCommand(l.Index, l.Data[0] == legacyCommandVersion, c)
+}
+
+// applyBatchLocked applies the commands of a batch entry (batch.go) in
+// order, each checked on its own and numbered as an entry of its own.
+func (f *fsm) applyBatchLocked(l *raft.Log) applyResult {
+	cmds, err := splitBatch(l.Data)
+	if err != nil {
+		return applyResult{err: fmt.Errorf("lockd: rejected log entry %d: %w", l.Index, err)}
+	}
+	out := make([]applyResult, len(cmds))
+	for i, data := range cmds {
+		var c command
+		if len(data) == 0 || data[0] != commandVersion {
+			// Batches were never written with legacy or nested entries.
+			err = fmt.Errorf("command version %v in a batch", data[:min(len(data), 1)])
+		} else {
+			c, err = decodeCommand(data)
+		}
+		if err != nil {
+			out[i] = applyResult{err: fmt.Errorf("lockd: rejected command %d of log entry %d: %w", i, l.Index, err)}
+			continue
+		}
+		out[i] = f.applyCommand(l.Index, false, c)
+	}
+	return applyResult{batch: out}
+}
+
+// applyCommand applies one decoded command of entry index; legacy marks a
+// version 1 entry.
+func (f *fsm) applyCommand(index uint64, legacy bool, c command) applyResult {
 	if len(f.entry.revs) > 0 {
 		clear(f.entry.revs)
 	}
-	f.entry.index, f.entry.legacy = l.Index, l.Data[0] == legacyCommandVersion
+	f.entry.index, f.entry.legacy = index, legacy
 	res := f.command(c)
-	if f.entry.legacy {
+	if legacy {
 		// Earlier versions numbered this entry's changes, and any tenant's
 		// later ones, with Raft indexes up to this one: no tenant may be
 		// given one of those numbers again.
-		f.floor = max(f.floor, l.Index)
+		f.floor = max(f.floor, index)
 	}
 	return res
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,9 +60,13 @@ func openLogStore(dir string, log hclog.Logger, segmentSize int) (_ logStore, er
 // openWAL opens dir/wal. The WAL exists once its index (wal-meta.db) does.
 // When it does not and raft.db does, raft.db is copied into a temporary
 // directory that is renamed into place, so a crash during the copy leaves
-// raft.db as the log and the next start copies again.
+// raft.db as the log and the next start copies again. Any other layout that
+// holds a log this version did not write, or part of one, is refused with
+// the file to look at: opening it as if empty would start the node with
+// nothing, and the WAL deletes segment files its index does not list.
 func openWAL(dir string, log hclog.Logger, segmentSize int) (logStore, error) {
 	path := filepath.Join(dir, walDir)
+	tmp := filepath.Join(dir, walDir+".new")
 	walExists, err := exists(filepath.Join(path, metadb.FileName))
 	if err != nil {
 		return nil, err
@@ -69,30 +75,110 @@ func openWAL(dir string, log hclog.Logger, segmentSize int) (logStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	tmpExists, err := exists(tmp)
+	if err != nil {
+		return nil, err
+	}
+	walFiles, err := dirEntries(path)
+	if err != nil {
+		return nil, err
+	}
 	switch {
+	case walExists && tmpExists:
+		// A move renames wal.new to wal as its last step, so the two never
+		// exist together after one of ours.
+		return nil, fmt.Errorf("%s and %s both exist, which no move of %s leaves behind: move %s aside if %s is this node's log", path, tmp, boltFile, tmp, path)
 	case walExists:
 		s, err := openWALAt(path, log, segmentSize)
-		if err == nil && boltExists {
+		if err != nil {
+			return nil, damaged(dir, path, err)
+		}
+		if boltExists {
 			// A move that stopped after the rename: finish it.
 			retireBolt(dir, log)
 		}
-		return s, err
+		return s, nil
 	case boltExists:
-		if dirExists, err := exists(path); err != nil {
-			return nil, err
-		} else if dirExists {
+		if walFiles != nil { // wal/ exists, empty or not
 			return nil, fmt.Errorf("%s has no write-ahead log index (%s) but %s holds a log: move one of them away", path, metadb.FileName, boltFile)
 		}
 		if err := migrateBolt(dir, log, segmentSize); err != nil {
 			return nil, fmt.Errorf("move %s into the write-ahead log: %w", boltFile, err)
 		}
 		retireBolt(dir, log)
-		return openWALAt(path, log, segmentSize)
+		s, err := openWALAt(path, log, segmentSize)
+		if err != nil {
+			return nil, damaged(dir, path, err)
+		}
+		return s, nil
+	case slices.ContainsFunc(walFiles, func(name string) bool { return strings.HasSuffix(name, ".wal") }):
+		// Segments hold the log; anything else (a temporary index left by
+		// a crash during the very first start) holds none of it.
+		return nil, fmt.Errorf("%s holds segment files but no index (%s): the log is incomplete and would be read as empty. %s",
+			path, metadb.FileName, rejoinAdvice(dir, path))
+	case tmpExists:
+		return nil, fmt.Errorf("%s is an unfinished move of %s, but %s is gone: restore %s from a backup, or %s",
+			tmp, boltFile, boltFile, filepath.Join(dir, boltFile), lowerFirst(rejoinAdvice(dir, tmp)))
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, err
 	}
-	return openWALAt(path, log, segmentSize)
+	s, err := openWALAt(path, log, segmentSize)
+	if err != nil {
+		return nil, damaged(dir, path, err)
+	}
+	return s, nil
+}
+
+// dirEntries lists the names in dir: nil when dir does not exist, empty
+// (not nil) when it exists and is empty.
+func dirEntries(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(es))
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// damaged is the error for a file of the data dir that cannot be used: it
+// names the file, says why, and what the operator can do.
+func damaged(dir, path string, cause error) error {
+	return fmt.Errorf("%s cannot be read (%v). %s", path, cause, rejoinAdvice(dir, path))
+}
+
+// rejoinAdvice is what to do about damaged files of a node: let the group
+// send it a fresh copy.
+func rejoinAdvice(dir string, paths ...string) string {
+	return fmt.Sprintf("Move %s aside and restart this node as a joining member (Config.Join; for the server SWITCHBOARD_RAFT_JOIN=true) "+
+		"so it copies the group's state from the leader; a single-node group has no other copy: restore %s from a backup instead",
+		strings.Join(paths, " and "), dir)
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// recovered runs fn and returns a panic in it as an error. The log store
+// library and Raft's start-up panic on some damaged files (a sealed segment
+// without its index block, an entry that cannot be read); a node answers
+// its own files with an error that says what to do, never with a crash.
+func recovered(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn()
 }
 
 func exists(path string) (bool, error) {
@@ -113,7 +199,11 @@ type walStore struct {
 
 func openWALAt(path string, log hclog.Logger, segmentSize int) (walStore, error) {
 	meta := &metadb.BoltMetaDB{}
-	wal, err := raftwal.Open(path, raftwal.WithLogger(log), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(segmentSize))
+	var wal *raftwal.WAL
+	err := recovered(func() (err error) {
+		wal, err = raftwal.Open(path, raftwal.WithLogger(log), raftwal.WithMetaStore(meta), raftwal.WithSegmentSize(segmentSize))
+		return err
+	})
 	if err != nil {
 		meta.Close()
 		return walStore{}, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
@@ -58,6 +59,18 @@ type Node struct {
 	// unanswered when it shuts down under them.
 	inflight sync.WaitGroup
 
+	// proposals queues commands for runProposer, which batches them into
+	// log entries (batch.go); nil when every command is its own entry.
+	proposals chan *proposal
+	// slots holds a token for each entry of commands in flight, at most
+	// maxInflightEntries: runProposer's batches and lone commands alike.
+	slots chan struct{}
+	// proposerStop ends runProposer; proposerDone closes when it has.
+	proposerStop, proposerDone chan struct{}
+	// delivering counts the goroutines that wait for an entry's commit to
+	// hand its commands their results.
+	delivering sync.WaitGroup
+
 	notifyCh chan bool // Raft's leadership notifications
 	closing  chan struct{}
 	ctx      context.Context // cancelled by Close; parent of leader sessions
@@ -81,6 +94,9 @@ type nodeOptions struct {
 	// walSegmentSize overrides the log's segment size (small segments let
 	// tests see compaction drop entries).
 	walSegmentSize int
+	// unbatched proposes every command as an entry of its own (benchmarks
+	// compare the two).
+	unbatched bool
 }
 
 // New starts a node: it opens the log store in cfg.DataDir, listens on
@@ -125,6 +141,9 @@ func newNode(cfg Config, log *slog.Logger, opts nodeOptions) (_ *Node, err error
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, hlog.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("lockd: snapshot store: %w", err)
+	}
+	if err := checkFiles(cfg.DataDir, cfg.Join, store, snaps); err != nil {
+		return nil, fmt.Errorf("lockd: %w", err)
 	}
 
 	tcp, err := listenTCP(cfg.BindAddr, cfg.AdvertiseAddr)
@@ -178,10 +197,13 @@ func newNode(cfg Config, log *slog.Logger, opts nodeOptions) (_ *Node, err error
 		return nil, fmt.Errorf("lockd: raft config: %w", err)
 	}
 
+	// checkFiles has read what these calls read; the recovers are for what
+	// it cannot foresee (a disk failing between the two reads), so that a
+	// node answers its files with an error, never a crash.
 	if !cfg.Join {
-		has, err := raft.HasExistingState(logs, store, snaps)
-		if err != nil {
-			return nil, fmt.Errorf("lockd: read state: %w", err)
+		var has bool
+		if err := recovered(func() (err error) { has, err = raft.HasExistingState(logs, store, snaps); return err }); err != nil {
+			return nil, fmt.Errorf("lockd: read state: %w", damaged(cfg.DataDir, filepath.Join(cfg.DataDir, walDir), err))
 		}
 		if !has {
 			servers := []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr(), Suffrage: raft.Voter}}
@@ -191,18 +213,31 @@ func newNode(cfg Config, log *slog.Logger, opts nodeOptions) (_ *Node, err error
 					servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr), Suffrage: raft.Voter})
 				}
 			}
-			if err := raft.BootstrapCluster(rc, logs, store, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+			if err := recovered(func() error {
+				return raft.BootstrapCluster(rc, logs, store, snaps, trans, raft.Configuration{Servers: servers})
+			}); err != nil {
 				return nil, fmt.Errorf("lockd: bootstrap: %w", err)
 			}
 		}
 	}
 
-	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
-	if err != nil {
-		return nil, fmt.Errorf("lockd: start raft: %w", err)
+	var r *raft.Raft
+	if err := recovered(func() (err error) { r, err = raft.NewRaft(rc, n.fsm, logs, store, snaps, trans); return err }); err != nil {
+		return nil, fmt.Errorf("lockd: start raft on the files in %s: %w", cfg.DataDir, err)
 	}
 	n.raft = r
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.proposerStop, n.proposerDone = make(chan struct{}), make(chan struct{})
+	if !opts.unbatched {
+		// Bounded: a full queue makes callers wait, as Raft's own apply
+		// queue would.
+		n.proposals = make(chan *proposal, 4*maxBatchCommands)
+		n.slots = make(chan struct{}, maxInflightEntries)
+		n.wg.Add(1)
+		go n.runProposer(n.proposerStop)
+	} else {
+		close(n.proposerDone)
+	}
 	n.wg.Add(1)
 	go n.watchLeadership()
 	log.Info("lockd node started", "addr", string(trans.LocalAddr()), "data_dir", cfg.DataDir)
@@ -223,15 +258,22 @@ func (n *Node) Close() error {
 
 		drained := make(chan struct{})
 		go func() { n.inflight.Wait(); close(drained) }()
+		ok := true
 		select {
 		case <-drained:
 		case <-time.After(2*n.cfg.ApplyTimeout + n.cfg.LeaderLeaseTimeout):
 			// Raft answers every future while it runs, so this is a bug
 			// guard: shut down anyway; a stuck caller stays stuck.
 			n.log.Error("lockd: requests still waiting on raft at close")
+			ok = false
 		}
 		if err := n.raft.Shutdown().Error(); err != nil { // also closes the transport
 			n.closeErr = fmt.Errorf("lockd: shutdown raft: %w", err)
+		}
+		close(n.proposerStop)
+		if ok {
+			// Every proposal was answered, so these are returning.
+			n.delivering.Wait()
 		}
 		n.wg.Wait()
 		n.hub.endAll(errShuttingDown, true)
@@ -273,6 +315,40 @@ func (n *Node) propose(c command) (applyResult, error) {
 	if err != nil {
 		return applyResult{}, fmt.Errorf("lockd: encode %s: %w", c.Type, err)
 	}
+	if n.proposals == nil { // one entry per command
+		return n.apply(data)
+	}
+	if len(n.proposals) == 0 {
+		// Nothing queued and an entry slot free: this command goes alone,
+		// straight to Raft, with no hand-off to the proposer (batch.go).
+		select {
+		case n.slots <- struct{}{}:
+			defer func() { <-n.slots }()
+			return n.apply(data)
+		default:
+		}
+	}
+	p := &proposal{data: data, done: make(chan proposed, 1)}
+	select {
+	case n.proposals <- p:
+	case <-n.proposerDone:
+		return applyResult{}, errShuttingDown
+	}
+	select {
+	case r := <-p.done:
+		if r.err != nil {
+			return applyResult{}, n.raftErr(r.err, true)
+		}
+		return r.res, nil
+	case <-n.proposerDone:
+		// Close gave up waiting for Raft (a bug guard, see Close).
+		return applyResult{}, &ErrOutcomeUnknown{cause: raft.ErrRaftShutdown}
+	}
+}
+
+// apply proposes one encoded command as an entry of its own and waits for
+// its result.
+func (n *Node) apply(data []byte) (applyResult, error) {
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
 		return applyResult{}, n.raftErr(err, true)
