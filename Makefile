@@ -34,8 +34,10 @@ bench:
 	$(GO) test -run '^$$' -bench 'ListTeams|Get_Idle' -benchtime 5000x ./internal/api/
 	$(GO) test -run '^$$' -bench 'LockCycle' -benchtime 3000x ./internal/api/
 	$(GO) test -run '^$$' -bench 'Revocation' -benchtime 3x ./internal/api/
+	$(GO) test -run '^$$' -bench 'EventAppend' -benchtime 5000x ./internal/api/
+	$(GO) test -run '^$$' -bench 'LiveFanout' -benchtime 100x -timeout 10m ./internal/api/
 	$(GO) test -run '^$$' -bench . ./internal/web/
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/eventstore/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/eventstore/
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/lockd/
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/rbac/
 

@@ -239,7 +239,7 @@ func TestDefect_NoOtherCounterIsSharedAcrossTenants(t *testing.T) {
 	appendOne := func(cred, tenant string) int64 {
 		t.Helper()
 		var res api.AppendResponse
-		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/streams/orders-1/events", cred, map[string]any{"events": []map[string]any{{"type": "t", "data": 1}}}).json(t, &res)
+		s.must(201, "POST", "/api/v1/tenants/"+tenant+"/streams/orders-1/events?await=position", cred, map[string]any{"events": []map[string]any{{"type": "t", "data": 1}}}).json(t, &res)
 		if res.Position == 0 {
 			t.Fatalf("append answered no position: %+v", res)
 		}

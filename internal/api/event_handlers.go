@@ -32,10 +32,13 @@ type AppendRequest struct {
 	Events          []EventInput                `json:"events"`
 }
 
-// AppendResponse says where an append put its events. Position is the log
-// position of the last event; the server waits briefly for it, and it is 0
-// only when the log is held back (a long transaction elsewhere): read the
-// events back later to learn it.
+// AppendResponse says where an append put its events: the stream versions
+// at once. Position is the log position of the last event, which the log
+// hands out moments after the commit: it is 0 unless the request asked to
+// wait for it (?await=position) or the append was a repeat of one already
+// positioned. With ?await=position it is 0 only when the log is held back
+// (a long transaction elsewhere) past the wait: read the events back later
+// to learn it.
 type AppendResponse struct {
 	FirstVersion int64       `json:"first_version"`
 	LastVersion  int64       `json:"last_version"`
@@ -44,7 +47,8 @@ type AppendResponse struct {
 	Duplicate    bool        `json:"duplicate"`
 }
 
-// positionWait bounds how long an append's answer waits for its position.
+// positionWait bounds how long an append's answer waits for its position
+// when the request asks for it (?await=position).
 const positionWait = time.Second
 
 // SnapshotRequest saves a stream's state at a version.
@@ -57,7 +61,7 @@ type SnapshotRequest struct {
 func (a *API) eventRoutes() []route {
 	t := v1 + "/tenants/:tenant"
 	return []route{
-		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: AppendResponse{}, Status: 201, Idempotent: true, handler: a.appendEvents},
+		{Method: http.MethodPost, Path: t + "/streams/:stream/events", Summary: "Append events to a stream at an expected version (409 with the current version otherwise); idempotent by event id. Answers with the stream versions at once; ?await=position also waits (up to 1 s) for the log position", Tag: "events", Auth: authTenant, Request: AppendRequest{}, Response: AppendResponse{}, Status: 201, Idempotent: true, Query: []queryParam{{"await", "string", "position: wait (up to 1 s) for the last event's log position and return it; by default the answer does not wait and position is 0"}}, handler: a.appendEvents},
 		{Method: http.MethodGet, Path: t + "/streams/:stream/events", Summary: "Read a stream from a version (from, direction=forward|backward, limit); next_cursor is the next from", Tag: "events", Auth: authTenant, Response: List[eventstore.Event]{}, Status: 200, Paged: true, Query: []queryParam{{"from", "integer", "the first version to read (default: the start, or the end backwards)"}, {"direction", "string", "forward (default) or backward"}}, handler: a.readStream},
 		{Method: http.MethodGet, Path: t + "/streams", Summary: "List streams with their last version and last write time", Tag: "events", Auth: authTenant, Response: List[eventstore.StreamInfo]{}, Status: 200, Paged: true, handler: a.listStreams},
 		{Method: http.MethodDelete, Path: t + "/streams/:stream", Summary: "Delete a stream (its name can be reused); ?hard=true tombstones it (never writable again)", Tag: "events", Auth: authTenant, Status: 204, Query: []queryParam{{"hard", "boolean", "true tombstones the stream: its name can never be written again"}}, handler: a.deleteStream},
@@ -91,6 +95,14 @@ func (a *API) appendEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var await bool
+	switch c.QueryParam("await") {
+	case "":
+	case "position":
+		await = true
+	default:
+		return problem.Invalid(map[string]string{"await": `must be "position" or absent`})
+	}
 	var in AppendRequest
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -112,7 +124,7 @@ func (a *API) appendEvents(c echo.Context) error {
 		return err
 	}
 	out := AppendResponse{FirstVersion: res.FirstVersion, LastVersion: res.LastVersion, Position: res.Position, EventIDs: res.EventIDs, Duplicate: res.Duplicate}
-	if out.Position == 0 && len(res.EventIDs) > 0 {
+	if await && out.Position == 0 && len(res.EventIDs) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, positionWait)
 		pos, err := a.events.AwaitPosition(wctx, principal(c).Tenant, res.EventIDs[len(res.EventIDs)-1])
 		cancel()
@@ -239,7 +251,12 @@ func (a *API) subscribeLive(c echo.Context) error {
 				return live.Source{}, err
 			}
 			src := live.Relay(ctx, sub.Events(), func(e eventstore.Event) (live.Message, error) {
-				return live.Message{Type: "event", Data: e, Seq: uint64(e.Position), At: time.Now()}, nil
+				// Encoded once for every subscriber the event reaches.
+				b, err := e.JSON()
+				if err != nil {
+					return live.Message{}, err
+				}
+				return live.Message{Type: "event", Data: live.Encoded(b), Seq: uint64(e.Position), At: time.Now()}, nil
 			}, sub.Err, sub.Close)
 			src.Resumed = r.Set
 			return src, nil

@@ -28,7 +28,7 @@ func TestEvents_AppendReadWithExpectedVersions(t *testing.T) {
 	tok := s.signup("ada@example.com", "acme")
 	base := "/api/v1/tenants/acme/streams/order-1/events"
 	var res api.AppendResponse
-	s.must(201, "POST", base, tok, map[string]any{"expected_version": "no_stream", "events": events("Placed", "Paid")}).json(t, &res)
+	s.must(201, "POST", base+"?await=position", tok, map[string]any{"expected_version": "no_stream", "events": events("Placed", "Paid")}).json(t, &res)
 	if res.FirstVersion != 0 || res.LastVersion != 1 || res.Position != 2 {
 		t.Fatalf("first append: %+v", res)
 	}
@@ -62,6 +62,32 @@ func TestEvents_AppendReadWithExpectedVersions(t *testing.T) {
 	s.must(200, "GET", "/api/v1/tenants/acme/streams", tok, nil).json(t, &streams)
 	if len(streams.Items) != 1 || streams.Items[0].Name != "order-1" || streams.Items[0].Version != 2 || streams.Items[0].LastWriteAt == nil {
 		t.Fatalf("streams: %+v", streams)
+	}
+}
+
+// TestEvents_AppendAnswersWithoutWaitingForThePosition: the answer carries
+// the versions at once; the log position only when asked for.
+func TestEvents_AppendAnswersWithoutWaitingForThePosition(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signup("ada@example.com", "acme")
+	base := "/api/v1/tenants/acme/streams/order-1/events"
+	var res api.AppendResponse
+	s.must(201, "POST", base, tok, map[string]any{"events": events("Placed")}).json(t, &res)
+	if res.FirstVersion != 0 || res.LastVersion != 0 || res.Position != 0 || len(res.EventIDs) != 1 {
+		t.Fatalf("append without await: %+v, want version 0 and no position", res)
+	}
+	s.must(201, "POST", base+"?await=position", tok, map[string]any{"events": events("Paid", "Shipped")}).json(t, &res)
+	if res.FirstVersion != 1 || res.LastVersion != 2 || res.Position != 3 {
+		t.Fatalf("append with await=position: %+v, want versions 1-2 at position 3", res)
+	}
+	r := s.do("POST", base+"?await=version", tok, map[string]any{"events": events("Lost")})
+	if r.Status != http.StatusBadRequest || r.problemCode(t) != "invalid" || !strings.Contains(string(r.Body), "await") {
+		t.Fatalf("await=version: %d %s", r.Status, r.Body)
+	}
+	var page api.List[eventstore.Event]
+	s.must(200, "GET", base, tok, nil).json(t, &page)
+	if len(page.Items) != 3 {
+		t.Fatalf("the refused append wrote: %+v", page)
 	}
 }
 

@@ -853,14 +853,17 @@ func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 	// Knowing the leader's Switchboard URL, a follower forwards instead,
 	// before it authenticates or decodes: the leader answers everything,
 	// its own problems included.
-	rs := newTestServer(t, replicaOf(ls), joining("n3"), withOperators("owner@acme.test"), withPeerURLs(map[string]string{"n1": ls.URL + "/", "n3": "http://127.0.0.1:1"}))
+	// Every node's URL is given, as in production: on a busy machine the
+	// leadership may move while the test runs.
+	rs := newTestServer(t, replicaOf(ls), joining("n3"), withOperators("owner@acme.test"),
+		withPeerURLs(map[string]string{"n1": ls.URL + "/", "n2": s.URL, "n3": "http://127.0.0.1:1"}))
 	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n3", "addr": rs.App.Locks.Status().Addr})
 	waitFor(t, "the third node to know the leader", func() bool { return rs.App.Locks.Status().LeaderAddr != "" })
 	rowner := rs.login("owner@acme.test")
 	var l api.LockResponse
 	rs.must(200, "POST", locksPath+"/x?x=1", rowner, map[string]any{"owner": "through-n3", "ttl_ms": 60000}).json(t, &l)
 	var held api.List[api.LockInfo]
-	ls.must(200, "GET", locksPath, lowner, nil).json(t, &held)
+	rs.must(200, "GET", locksPath, rowner, nil).json(t, &held)
 	if len(held.Items) != 1 || held.Items[0].Owner != "through-n3" {
 		t.Fatalf("the leader holds %+v; want the lock taken through n3", held.Items)
 	}
@@ -875,8 +878,8 @@ func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 	}
 
 	// A follower that cannot reach the leader's server says so.
-	us := newTestServer(t, replicaOf(ls), joining("n4"), withPeerURLs(map[string]string{"n1": "http://127.0.0.1:1"}))
-	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n4", "addr": us.App.Locks.Status().Addr})
+	us := newTestServer(t, replicaOf(ls), joining("n4"), withPeerURLs(map[string]string{"n1": "http://127.0.0.1:1", "n2": "http://127.0.0.1:1"}))
+	rs.must(200, "POST", "/api/v1/cluster/voters", rowner, map[string]string{"id": "n4", "addr": us.App.Locks.Status().Addr})
 	waitFor(t, "the fourth node to know the leader", func() bool { return us.App.Locks.Status().LeaderAddr != "" })
 	r := us.do("POST", locksPath+"/z", us.login("owner@acme.test"), map[string]any{"owner": "o", "ttl_ms": 1000})
 	if p := wantProblem(t, r, 503, "unavailable"); !strings.Contains(p.Detail, "could not reach the leader") || r.Header.Get("Retry-After") != "1" {

@@ -251,10 +251,39 @@ func describeExpected(e ExpectedVersion) string {
 
 func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }
 
-// kickSequencer wakes the sequencer without blocking.
+// kickSequencer wakes the sequencer without blocking: this Store's own
+// if it leads, else the one of another replica, through notifyAppends.
 func (s *Store) kickSequencer() {
+	ch := s.wake
+	if !s.leading.Load() {
+		ch = s.notify
+	}
 	select {
-	case s.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// notifyAppends tells the sequencer of another replica that appends
+// committed through this Store. The notification is a statement of its own,
+// after the appends committed, rather than part of each append: a
+// transaction that notifies holds a lock, one per database, from just before
+// its commit record until its end, so notifying appends would queue on each
+// other's commits. Kicks that arrive while one notification is in flight
+// are folded into the next.
+func (s *Store) notifyAppends(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.notify:
+		}
+		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.db.Pool.Exec(nctx, `SELECT pg_notify('`+appendChannel+`', '')`)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			// The sequencer's poll finds the events anyway.
+			s.log.Warn("notify the event store sequencer", "err", err)
+		}
 	}
 }

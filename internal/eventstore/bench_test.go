@@ -161,3 +161,67 @@ func BenchmarkSubscription_Lag(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSubscription_FanOut: 1,000 live subscriptions of one tenant at
+// the head of the log while one writer appends b.N single events as fast as
+// it can. A sample is one delivery, from just before the append's call to
+// the subscriber's receipt; every subscription must get every event once,
+// in order. log-reads/commit counts the reads of the log per positioned
+// transaction (1,000 if each subscription read on its own; at most about 1
+// when they share).
+func BenchmarkSubscription_FanOut(b *testing.B) {
+	const subs = 1000
+	s, db := newStore(b, Config{})
+	tenant := newTenant(b, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sent := make([]atomic.Int64, b.N) // unix ns, set before the append
+	lats := make([][]time.Duration, subs)
+	wrong := make([]string, subs)
+	var wg sync.WaitGroup
+	for i := range subs {
+		sub, err := s.Subscribe(ctx, tenant, 0, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Close()
+		wg.Go(func() {
+			for e := range sub.Events() {
+				lats[i] = append(lats[i], time.Since(time.Unix(0, sent[e.Version].Load())))
+				if e.Version != int64(len(lats[i])-1) {
+					wrong[i] = fmt.Sprintf("version %d as delivery %d", e.Version, len(lats[i]))
+					return
+				}
+				if len(lats[i]) == b.N {
+					return
+				}
+			}
+		})
+	}
+	reads := s.logReads.Load()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		sent[i].Store(time.Now().UnixNano())
+		if _, err := s.Append(ctx, tenant, "fan-1", Any(), []EventData{{Type: "Tick", Data: benchData}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	for i := range lats {
+		if wrong[i] != "" || len(lats[i]) != b.N {
+			b.Fatalf("subscription %d: %d of %d events %s", i, len(lats[i]), b.N, wrong[i])
+		}
+	}
+	var commits int64
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM event_commits WHERE tenant_id = $1`, tenant).Scan(&commits); err != nil {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lats...)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(s.logReads.Load()-reads)/float64(max(commits, 1)), "log-reads/commit")
+	b.ReportMetric(ms(percentile(all, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(all, 0.99)), "p99-ms")
+}

@@ -37,23 +37,41 @@
 // joins it later has a txid at or above the x it was taken at — ordering C by
 // (txid, id) and handing out positions in that order never puts a new event
 // before one already handed out. That is what the single sequencer does
-// (sequencer.go): one statement takes the oldest unpositioned events of C(x)
-// in (txid, id) order (a bounded batch; what is left is again a prefix of the
-// rest), numbers them per tenant after that tenant's last position
-// (event_log_heads), records them in event_positions, and commits. Positions
-// are therefore contiguous and increasing, and become visible in order, one
-// whole batch at a time: a reader of "position >= next" can never see
-// position p+1 before p. Log reads (ReadAll, ReadCategory) and subscriptions
-// read only positioned events, so they never skip.
+// (sequencer.go): one statement takes the oldest unpositioned transactions
+// of C(x) in txid order (a bounded batch of whole transactions; what is left
+// is again a prefix of the rest), numbers their events per tenant after that
+// tenant's last position (event_log_heads) in (txid, id) order, records the
+// numbering, and commits. Positions are therefore contiguous and
+// increasing, and become visible in order, one whole batch at a time: a
+// reader of "position >= next" can never see position p+1 before p. Log
+// reads (ReadAll, ReadCategory) and subscriptions read only positioned
+// events, so they never skip.
 //
-// The same argument shows that the positioned events are always a prefix of
-// the (txid, id) order, so the sequencer keeps one mark, the last event it
-// positioned (event_sequencer, moved in the same transaction), and resumes
-// after it. It also shows that an event's position is a function of the
-// committed events alone (its rank in its tenant's (txid, id) order), which
-// is why the sequencer may commit without waiting for its WAL to reach disk:
-// after a crash that loses its last commits it hands out the very same
-// positions again.
+// The same argument shows that the positioned transactions are always a
+// prefix of the txid order, so the sequencer keeps one mark, the last
+// transaction it positioned (event_sequencer, moved in the same
+// transaction), and resumes after it. It also shows that an event's position
+// is a function of the committed events alone (its rank in its tenant's
+// (txid, id) order), which is why the sequencer may commit without waiting
+// for its WAL to reach disk: after a crash that loses its last commits it
+// hands out the very same positions again.
+//
+// # Where positions are written: one row per commit
+//
+// Since the sequencer never splits a transaction, the events one transaction
+// appended for a tenant (a run) hold consecutive positions in id order. So
+// the numbering is recorded per run, not per event: one narrow event_commits
+// row (tenant, txid, first position, count), and an event's position is its
+// run's first position plus the number of the run's events with a smaller
+// id (counted on the events_txn index). Of the ways to record positions this
+// one writes least: a position column on events would rewrite every wide
+// row once more (in every index: the position is indexed, so no HOT update),
+// and a row per event (what event_positions was, before migration 00010)
+// costs a heap row and three index entries per event. Here a commit of any
+// size costs one small row, and group commit (below) makes the rows fewer
+// still. Log reads walk the runs in position order ($all) or the category's
+// events in (txid, id) order (events_category), and derive positions as
+// they go.
 //
 // Inside a stream the log agrees with the versions: writers of a stream
 // queue on a transaction-scoped advisory lock keyed by (tenant, stream)
@@ -78,34 +96,57 @@
 // advisory lock on a connection of its own and running every sequencer
 // statement on that same connection, so losing the connection loses the
 // lock and the work together; standbys retry the lock every
-// Config.LeaderRetry. Appends through the Store wake it at once; appends
-// through other replicas are found within Config.SequencerPoll. Under load
-// its statements are spaced by twice their own duration (1–10 ms), so one
-// statement positions the events of many appends. Each statement notifies
-// on the PostgreSQL channel "eventstore" with the tenant, and every Store
-// listens and wakes its subscriptions of that tenant, so subscriptions on any
-// replica go live without polling hard.
+// Config.LeaderRetry. It runs when appends commit, not on a timer: an
+// append through the leading Store wakes it as soon as it returns, and a
+// Store that does not lead sends one notification on the channel
+// "eventstore_append" after its appends commit (a statement of its own,
+// folding together the appends that commit meanwhile: a notification inside
+// the append's transaction would hold PostgreSQL's notification lock across
+// the commit and make concurrent appends commit one at a time). Appends that
+// commit while a statement runs are taken by the next, so under load one
+// statement positions the events of many appends. Config.SequencerPoll is
+// only a safety net, and events held back by an older open transaction are
+// looked at again within milliseconds (nothing announces its end). Each
+// statement notifies on the channel "eventstore" with the tenant, and every
+// Store listens and wakes its readers of that tenant, so subscriptions on
+// any replica go live without polling.
 //
 // Append does not wait for positions (so appends never queue behind the
 // sequencer or a long transaction elsewhere); it returns the versions and
-// event ids, and AwaitPosition waits for a position when a caller needs it.
+// event ids, and AwaitPosition waits for a position when a caller needs it
+// (the HTTP API does so only when asked: ?await=position).
 //
 // # Appends and group commit
 //
 // An append is one call of a SQL function (eventstore_append) in one round
-// trip. Small appends of one tenant that are in flight at the same moment
+// trip. It writes the events and the stream's row and nothing else: no
+// foreign key checks each event against its stream (that check was a query
+// per event; eventstore_write writes the stream row and its events together,
+// and a trigger removes the events of removed streams). Small appends of one tenant that are in flight at the same moment
 // share a transaction and its commit (group.go): the commit's WAL flush is
 // most of a small append's cost. Each keeps its own outcome; a grouped
 // append never waits for a stream's lock (a busy stream sends it back to
 // run alone), so one slow stream holds up no other.
+//
+// # Live subscriptions share their reads
+//
+// A subscription catches up on its own reads; at the head of the log it
+// follows its tenant's tail (fanout.go), one reader per tenant and Store
+// that reads each new page once, when the sequencer positions events, and
+// hands each event to the followers that want it, in memory. Followers count
+// in positions, so joining the tail, being let go by it when they cannot
+// keep up (its channel is full), and catching up alone again never skip, repeat
+// or reorder an event. The copies of an event handed out by one read share
+// one JSON encoding (Event.JSON), so a live stream with thousands of
+// subscribers encodes each event once.
 //
 // # Plans
 //
 // The pool caches one generic plan per statement and connection, made at its
 // first use — possibly while the tables are empty, when a sequential scan
 // looks cheapest and would then be kept for good. Every transaction of this
-// package therefore turns sequential scans (and JIT, which their disabled
-// cost estimates would trigger) off, and log reads test visibility in a
+// package therefore turns sequential and bitmap scans (and JIT, which their
+// disabled cost estimates would trigger) off, and log reads test visibility in a
 // scalar subquery so that they always walk the position index in order.
 //
 // # Deletion and retention
@@ -141,8 +182,10 @@
 //   - Within a stream, versions are 0..n-1 without gaps or repeats
 //     (events_stream_version, and the per-stream lock).
 //   - Within a tenant, positions are 1..m without gaps or repeats, in
-//     (txid, id) order, and an event is positioned once (event_positions'
-//     keys; only the sequencer, as the owning role, writes there).
+//     (txid, id) order, and an event is positioned once: its transaction
+//     has one run per tenant (event_commits' keys; only the sequencer, as
+//     the owning role, writes there), and runs never overlap (each starts
+//     after the tenant's head, which moves past it in the same statement).
 //   - Events are never updated or deleted by the app role (it has SELECT and
 //     INSERT on them only).
 //   - Position order agrees with version order inside every stream.

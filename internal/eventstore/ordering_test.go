@@ -363,3 +363,37 @@ func TestLog_StreamOrderMatchesVersionOrder(t *testing.T) {
 		last[e.Stream] = e.Version
 	}
 }
+
+// TestSequencer_WakesOnCommit: with its safety-net poll out of the picture
+// (an hour), the sequencer still positions appends through its own Store
+// (woken as each returns) and through another replica's (which notifies
+// after its appends commit), and a subscription on that replica gets them.
+func TestSequencer_WakesOnCommit(t *testing.T) {
+	cfg := testConfig()
+	cfg.SequencerPoll = time.Hour
+	cfg.SubscriptionPoll = time.Hour
+	leader, db := newStore(t, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for !leader.Leading() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first Store did not start the sequencer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	replica := startStore(t, db, cfg)
+	tenant := newTenant(t, db)
+	ctx := context.Background()
+	sub, err := replica.Subscribe(ctx, tenant, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for i := 0; i < 5; i++ {
+		mustAppend(t, leader, tenant, "l-1", Any(), ev("L", i))
+		mustAppend(t, replica, tenant, "r-1", Any(), ev("R", i))
+		checkContiguous(t, "replica's subscription", receive(t, sub, 2, 10*time.Second), int64(2*i+1))
+	}
+	if replica.Leading() {
+		t.Fatal("the replica took the sequencer over")
+	}
+}

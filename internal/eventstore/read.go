@@ -24,9 +24,18 @@ const visibleSQL = `s.deleted_at IS NULL AND NOT s.tombstoned
 	AND (s.max_count IS NULL OR e.version > s.version - s.max_count)
 	AND (s.max_age_seconds IS NULL OR extract(epoch FROM now() - e.created_at) <= s.max_age_seconds)`
 
+// positionSQL is the log position of the events row e, NULL until the
+// sequencer positioned its transaction: the first position of the run its
+// transaction got (event_commits), plus the number of the tenant's events
+// of that transaction before it. A run is a transaction's events of one
+// tenant, numbered in id order.
+const positionSQL = `(SELECT c.first_position
+		+ (SELECT count(*) FROM events x WHERE x.txid = e.txid AND x.tenant_id = e.tenant_id AND x.id < e.id)
+	FROM event_commits c WHERE c.tenant_id = e.tenant_id AND c.txid = e.txid)`
+
 // The position of a stream read's event comes from a scalar subquery: the
 // event may not have one yet.
-const streamPositionSQL = `(SELECT p.position FROM event_positions p WHERE p.event = e.id)`
+const streamPositionSQL = positionSQL
 
 const streamForwardSQL = `SELECT s.version, e.event_id, e.type, e.version, e.position, e.data, e.metadata, e.created_at
 	FROM event_streams s
@@ -115,16 +124,57 @@ func (s *Store) ReadStream(ctx context.Context, tenant uuid.UUID, stream string,
 // walk the position index in order and stop at the limit.
 const visibleSubSQL = `(SELECT ` + visibleSQL + ` FROM event_streams s WHERE s.tenant_id = e.tenant_id AND s.id = e.stream_id)`
 
-// Log reads walk event_positions in order and fetch each event by its id.
-const logSQL = `SELECT e.event_id, e.stream, e.type, e.version, p.position, e.data, e.metadata, e.created_at
-	FROM event_positions p JOIN events e ON e.id = p.event
-	WHERE p.tenant_id = $1 AND p.position >= $2 AND ` + visibleSubSQL + `
-	ORDER BY p.position LIMIT $3`
+// startRunSQL is the first position of the run that holds position $2 (the
+// first run when $2 is before it; NULL, so nothing, while the log is
+// empty). With coalesce in its place the planner would no longer use it as
+// an index condition under row-level security.
+const startRunSQL = `(SELECT c0.first_position FROM event_commits c0
+	WHERE c0.tenant_id = $1 AND c0.first_position <= greatest($2::bigint, 1) ORDER BY c0.first_position DESC LIMIT 1)`
 
-const categorySQL = `SELECT e.event_id, e.stream, e.type, e.version, p.position, e.data, e.metadata, e.created_at
-	FROM event_positions p JOIN events e ON e.id = p.event
-	WHERE p.tenant_id = $1 AND p.category = $4 AND p.position >= $2 AND ` + visibleSubSQL + `
-	ORDER BY p.position LIMIT $3`
+// startTxnSQL is the transaction of that run.
+const startTxnSQL = `(SELECT c0.txid FROM event_commits c0
+	WHERE c0.tenant_id = $1 AND c0.first_position <= greatest($2::bigint, 1) ORDER BY c0.first_position DESC LIMIT 1)`
+
+// headSQL wraps a log read ($1 tenant, $2 from, $3 limit) so that it also
+// returns the tenant's head, the last position handed out, as of the same
+// snapshot: a row with a NULL event when the page is empty. A reader that
+// got fewer events than it asked for has seen the whole log up to there.
+const headSQL = `SELECT h.head, l.event_id, l.stream, l.type, l.version, l.position, l.data, l.metadata, l.created_at
+	FROM (SELECT coalesce((SELECT hd.position FROM event_log_heads hd WHERE hd.tenant_id = $1), 0) AS head) h
+	LEFT JOIN LATERAL (%s) l ON true
+	ORDER BY l.position`
+
+// Log reads walk the runs in position order from the one holding the first
+// position asked for, and each run's events in id order, which is their
+// order in the log, until the page is full: a run whose events are all
+// hidden (by retention or deletion) must not end the page early, since a
+// short page tells the reader it has reached the head.
+var logSQL = fmt.Sprintf(headSQL, `SELECT e.event_id, e.stream, e.type, e.version, c.first_position + e.rn - 1 AS position,
+			e.data, e.metadata, e.created_at
+		FROM (SELECT c.txid, c.first_position FROM event_commits c
+			WHERE c.tenant_id = $1 AND c.first_position >= `+startRunSQL+`
+			ORDER BY c.first_position) c
+		CROSS JOIN LATERAL (
+			SELECT e.*, row_number() OVER (ORDER BY e.id) AS rn FROM events e
+			WHERE e.txid = c.txid AND e.tenant_id = $1 ORDER BY e.id) e
+		WHERE c.first_position + e.rn - 1 >= $2 AND `+visibleSubSQL+`
+		ORDER BY c.first_position, e.rn LIMIT $3`)
+
+// Category reads walk the category's events in (txid, id) order (their log
+// order) from the run holding the first position asked for, and take each
+// one's position from a scalar subquery, so that the walk stays an ordered
+// index scan that stops at the limit. Events not positioned yet have none
+// and come last.
+var categorySQL = fmt.Sprintf(headSQL, `SELECT p.event_id, p.stream, p.type, p.version, p.position, p.data, p.metadata, p.created_at
+		FROM (SELECT e.txid, e.id, e.event_id, e.stream, e.type, e.version, e.data, e.metadata, e.created_at,
+				`+positionSQL+` AS position
+			FROM events e
+			WHERE e.tenant_id = $1 AND e.category = $4
+				AND e.txid >= `+startTxnSQL+`
+				AND `+visibleSubSQL+`
+			ORDER BY e.txid, e.id) p
+		WHERE p.position >= $2
+		ORDER BY p.txid, p.id LIMIT $3`)
 
 // ReadAll returns up to limit events of the tenant's log ($all) from
 // position from (inclusive), in position order. Only positioned events are
@@ -144,33 +194,51 @@ func (s *Store) ReadCategory(ctx context.Context, tenant uuid.UUID, category str
 }
 
 func (s *Store) readLog(ctx context.Context, tenant uuid.UUID, category string, from int64, limit int) ([]Event, error) {
+	events, _, err := s.readLogHead(ctx, tenant, category, from, limit)
+	return events, err
+}
+
+// readLogHead is readLog that also returns the tenant's head as of the
+// read: when the page is short, every event up to the head was seen.
+func (s *Store) readLogHead(ctx context.Context, tenant uuid.UUID, category string, from int64, limit int) ([]Event, int64, error) {
 	f := problem.Fields{}
 	if from < 0 {
 		f.Add("from_position", "must not be negative")
 	}
 	limit = s.checkLimit(f, limit)
 	if err := f.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	q, args := logSQL, []any{pgUUID(tenant), from, limit}
 	if category != "" {
 		q, args = categorySQL, append(args, category)
 	}
+	s.logReads.Add(1)
 	out := make([]Event, 0, min(limit, 64))
+	var head int64
 	err := s.inTenant(ctx, tenant, q, args, func(r pgx.Rows) error {
-		var e Event
-		var id pgtype.UUID
-		if err := r.Scan(&id, &e.Stream, &e.Type, &e.Version, &e.Position, &e.Data, &e.Metadata, &e.CreatedAt); err != nil {
+		var (
+			id       pgtype.UUID
+			stream   pgtype.Text
+			typ      pgtype.Text
+			ver, pos pgtype.Int8
+			e        Event
+			at       pgtype.Timestamptz
+		)
+		if err := r.Scan(&head, &id, &stream, &typ, &ver, &pos, &e.Data, &e.Metadata, &at); err != nil {
 			return err
 		}
-		e.ID = id.Bytes
+		if !id.Valid {
+			return nil // an empty page
+		}
+		e.ID, e.Stream, e.Type, e.Version, e.Position, e.CreatedAt = id.Bytes, stream.String, typ.String, ver.Int64, pos.Int64, at.Time
 		out = append(out, e)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
+		return nil, 0, fmt.Errorf("read log: %w", err)
 	}
-	return out, nil
+	return out, head, nil
 }
 
 // AwaitPosition waits until the event with id has its log position and
@@ -184,7 +252,7 @@ func (s *Store) AwaitPosition(ctx context.Context, tenant, id uuid.UUID) (int64,
 	for {
 		var pos *int64
 		found := false
-		err := s.inTenant(ctx, tenant, `SELECT p.position FROM events e LEFT JOIN event_positions p ON p.event = e.id
+		err := s.inTenant(ctx, tenant, `SELECT `+positionSQL+` FROM events e
 			WHERE e.tenant_id = $1 AND e.event_id = $2`, []any{pgUUID(tenant), pgUUID(id)},
 			func(r pgx.Rows) error { found = true; return r.Scan(&pos) })
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"switchboard/internal/problem"
 )
@@ -151,5 +152,54 @@ func TestListStreams_Pages(t *testing.T) {
 	}
 	if _, _, err := s.ListStreams(ctx, tenant, "%%%", 2); problem.Code(err) != problem.CodeInvalid {
 		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// TestReadLog_HiddenRunsDoNotEndThePage: a page of the log (and a
+// subscription's catch-up) goes past commits whose events are all hidden:
+// a short page must mean the reader reached the head.
+func TestReadLog_HiddenRunsDoNotEndThePage(t *testing.T) {
+	cfg := testConfig()
+	cfg.SubscriptionBuffer = 4
+	s, db := newStore(t, cfg)
+	tenant := newTenant(t, db)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		mustAppend(t, s, tenant, "order-1", Any(), ev("Gone", i)) // ten commits
+	}
+	if err := s.DeleteStream(ctx, tenant, "order-1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		mustAppend(t, s, tenant, "order-2", Any(), ev("Kept", i))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := s.Lag(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still wait for positions", l.Pending)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, category := range []string{"", "order"} {
+		got, err := s.readLog(ctx, tenant, category, 0, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Position != 11 || got[2].Position != 13 {
+			t.Fatalf("category %q: a page of 4 from the start holds %d events (%v), want positions 11-13", category, len(got), positions(got))
+		}
+		sub, err := s.Subscribe(ctx, tenant, 0, category)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkContiguous(t, "subscription", receive(t, sub, 3, 10*time.Second), 11)
+		sub.Close()
 	}
 }

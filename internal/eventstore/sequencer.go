@@ -21,65 +21,74 @@ const (
 // positions events of tenant.
 const notifyChannel = "eventstore"
 
-// sequenceSQL positions, in one statement (one transaction), up to $1
-// committed events below the horizon, in (txid, id) order, continuing each
-// tenant's contiguous count in event_log_heads, and notifies per tenant.
+// appendChannel carries an empty notification after appends through a
+// Store that does not run the sequencer commit: the sequencer, on whichever
+// replica it runs, wakes on it (see wakeSequencer).
+const appendChannel = "eventstore_append"
+
+// sequenceSQL positions, in one statement (one transaction), the committed
+// events of up to $1 transactions below the horizon, in (txid, id) order,
+// continuing each tenant's contiguous count in event_log_heads, and notifies
+// per tenant. It writes one event_commits row per transaction and tenant,
+// however many events the transaction appended: a transaction is never split,
+// so its events of a tenant hold consecutive positions, in id order.
 //
 // The horizon is the xmin of this statement's own snapshot: every
 // transaction with a smaller xid has ended, so the set of committed events
 // below it is final and all of it is visible here. No event can join that
 // set later, which is why positions handed out in (txid, id) order are never
 // preceded by a later one. doc.go has the whole argument. It also shows that
-// the positioned events are a prefix of the (txid, id) order, so the
-// statement resumes after the last event positioned (event_sequencer) and
-// moves that mark in the same transaction.
+// the positioned transactions are a prefix of the txid order, so the
+// statement resumes after the last transaction positioned (event_sequencer)
+// and moves that mark in the same transaction.
 const sequenceSQL = `WITH horizon AS MATERIALIZED (
 	SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
-), pending AS MATERIALIZED (
-	SELECT e.id, e.tenant_id, e.txid, e.category FROM events e
-	WHERE (e.txid, e.id) > ((SELECT txid FROM event_sequencer WHERE singleton), (SELECT event FROM event_sequencer WHERE singleton))
-		AND e.txid < (SELECT xmin FROM horizon)
-	ORDER BY e.txid, e.id
+), mark AS MATERIALIZED (
+	SELECT txid FROM event_sequencer WHERE singleton
+), txns AS MATERIALIZED (
+	SELECT DISTINCT e.txid FROM events e
+	WHERE e.txid > (SELECT txid FROM mark) AND e.txid < (SELECT xmin FROM horizon)
+	ORDER BY e.txid
 	LIMIT $1
+), pending AS MATERIALIZED (
+	SELECT e.txid, e.tenant_id, count(*) AS n FROM events e
+	WHERE e.txid > (SELECT txid FROM mark) AND e.txid <= (SELECT max(txid) FROM txns)
+	GROUP BY e.txid, e.tenant_id
 ), numbered AS (
-	SELECT id, tenant_id, category, row_number() OVER (PARTITION BY tenant_id ORDER BY txid, id) AS rn FROM pending
+	SELECT txid, tenant_id, n, sum(n) OVER (PARTITION BY tenant_id ORDER BY txid) AS upto FROM pending
 ), counts AS (
-	SELECT tenant_id, count(*) AS n FROM pending GROUP BY tenant_id
+	SELECT tenant_id, sum(n)::bigint AS n FROM pending GROUP BY tenant_id
 ), heads AS (
 	INSERT INTO event_log_heads AS h (tenant_id, position)
 	SELECT tenant_id, n FROM counts
 	ON CONFLICT (tenant_id) DO UPDATE SET position = h.position + EXCLUDED.position
 	RETURNING h.tenant_id, h.position
 ), assigned AS (
-	INSERT INTO event_positions (tenant_id, position, event, category)
-	SELECT numbered.tenant_id, heads.position - counts.n + numbered.rn, numbered.id, numbered.category
+	INSERT INTO event_commits (tenant_id, txid, first_position, events)
+	SELECT numbered.tenant_id, numbered.txid, heads.position - counts.n + numbered.upto - numbered.n + 1, numbered.n
 	FROM numbered JOIN counts USING (tenant_id) JOIN heads USING (tenant_id)
-	RETURNING tenant_id
-), mark AS (
-	UPDATE event_sequencer SET txid = last.txid, event = last.id
-	FROM (SELECT txid, id FROM pending ORDER BY txid DESC, id DESC LIMIT 1) last
-	WHERE singleton
+	RETURNING tenant_id, events
+), moved AS (
+	UPDATE event_sequencer SET txid = (SELECT max(txid) FROM txns)
+	WHERE singleton AND EXISTS (SELECT 1 FROM txns)
 	RETURNING 1
 ), tenants AS (
 	SELECT DISTINCT tenant_id FROM assigned
 ), notified AS (
 	SELECT pg_notify('` + notifyChannel + `', tenant_id::text || '/' || $2) FROM tenants
 )
-SELECT (SELECT count(*) FROM assigned),
+SELECT coalesce((SELECT sum(events) FROM assigned), 0)::bigint,
+	(SELECT count(*) FROM txns),
 	coalesce((SELECT array_agg(tenant_id) FROM tenants), '{}'),
 	(SELECT count(*) FROM notified),
-	(SELECT count(*) FROM mark),
+	(SELECT count(*) FROM moved),
 	coalesce((SELECT max(txid) FROM events) >= (SELECT xmin FROM horizon), false)`
 
-// Sequencer statements are spaced at least minStepGap apart, and at least
-// stepGapFactor times as long as the last one took, so that under load one
-// statement positions the events of many appends (most of a statement's
-// cost is fixed) and the sequencer takes a bounded share of the database.
-const (
-	minStepGap    = time.Millisecond
-	maxStepGap    = 10 * time.Millisecond
-	stepGapFactor = 2
-)
+// heldBackWait is the longest the sequencer waits before it looks again
+// at committed events held back by an older open transaction (backing off
+// from a millisecond while it stays open). Nothing notifies when that
+// transaction ends, so this is the one wait on a clock.
+const heldBackWait = 20 * time.Millisecond
 
 // connect opens a connection of its own (outside the pool) with the pool's
 // settings, for the sequencer's session lock and the listener.
@@ -158,73 +167,68 @@ func (s *Store) sequence(ctx context.Context) error {
 	return s.lead(ctx, conn)
 }
 
+// lead runs a step whenever appends committed (an append through this Store
+// kicks it, one through another replica notifies appendChannel) and, as a
+// safety net, every Config.SequencerPoll. Appends that commit while a step
+// runs are taken by the next one, so under load each step positions the
+// transactions of many appends without any timer spacing them.
 func (s *Store) lead(ctx context.Context, conn *pgx.Conn) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var backoff time.Duration
 	for {
-		started := time.Now()
-		n, more, err := s.step(ctx, conn)
+		txns, more, err := s.step(ctx, conn)
 		if err != nil {
 			return err
 		}
-		took := time.Since(started)
 		var wait time.Duration
 		switch {
-		case n >= int64(s.cfg.SequencerBatch):
+		case txns >= int64(s.cfg.SequencerBatch):
 			backoff = 0
+			continue // a backlog: keep going
 		case more:
 			// Committed events wait behind an older open transaction:
 			// look again soon, backing off while it stays open.
-			if n > 0 || backoff == 0 {
-				backoff = minStepGap
+			if txns > 0 || backoff == 0 {
+				backoff = time.Millisecond
 			} else {
-				backoff = min(2*backoff, s.cfg.SequencerPoll)
+				backoff = min(2*backoff, heldBackWait)
 			}
 			wait = backoff
 		default:
 			backoff = 0
 			wait = s.cfg.SequencerPoll
 		}
-		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.wake:
-			case <-timer.C:
-			}
-		}
-		gap := minStepGap
-		if n < int64(s.cfg.SequencerBatch) { // not catching up on a backlog
-			gap = min(max(gap, stepGapFactor*took), maxStepGap)
-		}
-		if rest := gap - time.Since(started); rest > 0 && !sleep(ctx, rest) {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.wake:
+		case <-timer.C:
 		}
 	}
 }
 
 // step runs sequenceSQL once and wakes local subscribers of the tenants that
-// got positions. It reports how many events it positioned and whether
+// got positions. It reports how many transactions it positioned and whether
 // committed events wait above the horizon.
 func (s *Store) step(ctx context.Context, conn *pgx.Conn) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var (
-		n, notified, marked int64
-		tenants             []uuid.UUID
-		more                bool
+		n, txns, notified, marked int64
+		tenants                   []uuid.UUID
+		more                      bool
 	)
 	err := conn.QueryRow(ctx, sequenceSQL, s.cfg.SequencerBatch, s.instance).
-		Scan(&n, &tenants, &notified, &marked, &more)
+		Scan(&n, &txns, &tenants, &notified, &marked, &more)
 	if err != nil {
 		return 0, false, fmt.Errorf("position events: %w", err)
 	}
 	for _, t := range tenants {
 		s.subs.wake(t)
 	}
-	return n, more, nil
+	return txns, more, nil
 }
 
 // runListener listens for the sequencers' notifications (from any replica)
@@ -246,16 +250,21 @@ func (s *Store) listen(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel+"; LISTEN "+appendChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Notifications sent while this connection was not listening are lost:
-	// wake everyone once to cover them.
+	// wake everyone (and the sequencer) once to cover them.
 	s.subs.wakeAll()
+	s.kickSequencer()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
+		}
+		if n.Channel == appendChannel {
+			s.kickSequencer() // a no-op unless this Store leads
+			continue
 		}
 		tenant, from, _ := strings.Cut(n.Payload, "/")
 		if from == s.instance {

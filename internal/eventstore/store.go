@@ -37,12 +37,13 @@ type Config struct {
 	MaxGroupSize int
 	// AppendFlushers is how many group commits run at once (default 4).
 	AppendFlushers int
-	// SequencerBatch is the most events the sequencer positions in one
-	// statement (default 5,000).
+	// SequencerBatch is the most transactions the sequencer positions in
+	// one statement (default 1,000); it never splits one.
 	SequencerBatch int
-	// SequencerPoll is how often the sequencer looks for events appended
-	// through other replicas; appends through this Store wake it at once
-	// (default 20 ms).
+	// SequencerPoll is how often the sequencer looks for appended events
+	// without being woken, a safety net: appends through this Store wake it
+	// at once, and appends through other replicas notify it (default
+	// 250 ms).
 	SequencerPoll time.Duration
 	// LeaderRetry is how often a standby tries to become the sequencer
 	// (default 1 s).
@@ -50,8 +51,9 @@ type Config struct {
 	// SubscriptionBuffer is the channel capacity of a subscription and the
 	// page size of its reads (default 256).
 	SubscriptionBuffer int
-	// SubscriptionPoll is how often a subscription reads without being woken,
-	// a safety net under the notifications (default 1 s).
+	// SubscriptionPoll is how often the shared reader of a tenant's live
+	// subscriptions reads without being woken, a safety net under the
+	// notifications (default 1 s).
 	SubscriptionPoll time.Duration
 }
 
@@ -69,12 +71,12 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBatchEvents, 1000)
 	def(&c.MaxBatchBytes, 4<<20)
 	def(&c.MaxPageSize, 1000)
-	def(&c.SequencerBatch, 5000)
+	def(&c.SequencerBatch, 1000)
 	def(&c.MaxGroupSize, 32)
 	def(&c.AppendFlushers, 4)
 	def(&c.SubscriptionBuffer, 256)
 	defD(&c.AppendLockWait, 5*time.Second)
-	defD(&c.SequencerPoll, 20*time.Millisecond)
+	defD(&c.SequencerPoll, 250*time.Millisecond)
 	defD(&c.LeaderRetry, time.Second)
 	defD(&c.SubscriptionPoll, time.Second)
 	return c
@@ -102,17 +104,24 @@ type Store struct {
 	log *slog.Logger
 
 	// life is cancelled by Close; every goroutine of the Store watches it.
-	life     context.Context
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	subs     broker
-	wake     chan struct{} // cap 1: an append asks the sequencer to run
-	leading  atomic.Bool   // this Store holds the sequencer lock
+	life context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	subs broker
+	wake chan struct{} // cap 1: an append asks the sequencer to run
+	// notify (cap 1) asks notifyAppends to tell the sequencer of another
+	// replica that appends committed here.
+	notify   chan struct{}
+	leading  atomic.Bool // this Store holds the sequencer lock
 	closed   atomic.Bool
 	instance string // tells this Store's notifications from other replicas'
 	comb     combiner
+	fan      fanout
 	// groupFlushes counts group commits of two or more appends.
 	groupFlushes atomic.Int64
+	// logReads counts reads of the log ($all or a category), for tests of
+	// shared reads.
+	logReads atomic.Int64
 
 	// startMu guards started and orders Start, Subscribe and Close: a
 	// goroutine joins wg only while closed is false, so Close's Wait
@@ -139,8 +148,10 @@ func New(cfg Config, db *database.DB, log *slog.Logger) (*Store, error) {
 		stop:     stop,
 		subs:     broker{subs: map[uuid.UUID]map[chan struct{}]struct{}{}},
 		wake:     make(chan struct{}, 1),
+		notify:   make(chan struct{}, 1),
 		instance: uuid.NewString(),
 		comb:     combiner{slots: make(chan struct{}, cfg.AppendFlushers)},
+		fan:      fanout{tails: map[uuid.UUID]*tail{}},
 	}, nil
 }
 
@@ -157,9 +168,10 @@ func (s *Store) Start() error {
 		return errors.New("eventstore: already started")
 	}
 	s.started = true
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.runSequencer(s.life) }()
 	go func() { defer s.wg.Done(); s.runListener(s.life) }()
+	go func() { defer s.wg.Done(); s.notifyAppends(s.life) }()
 	return nil
 }
 
@@ -182,13 +194,13 @@ func (s *Store) Leading() bool { return s.leading.Load() }
 func (s *Store) Lag(ctx context.Context) (Lag, error) {
 	var l Lag
 	var oldest *time.Duration
-	// Positioned events are a prefix of the (txid, id) order: the pending
-	// ones are those after the sequencer's mark.
+	// Positioned transactions are a prefix of the txid order: the pending
+	// events are those after the sequencer's mark.
 	b := &pgx.Batch{}
 	b.Queue(`SELECT ` + noSeqScanSQL)
 	b.Queue(`SELECT count(*), now() - min(created_at) FROM (
 			SELECT created_at FROM events
-			WHERE (txid, id) > ((SELECT txid FROM event_sequencer WHERE singleton), (SELECT event FROM event_sequencer WHERE singleton))
+			WHERE txid > (SELECT txid FROM event_sequencer WHERE singleton)
 			LIMIT 1000000) p`)
 	br := s.db.Pool.SendBatch(ctx, b)
 	_, err := br.Exec()
@@ -215,11 +227,17 @@ func (s *Store) Lag(ctx context.Context) (Lag, error) {
 // the connection. It is part of every scope below, so all of the package's
 // plans (those inside its SQL functions too) are made with it.
 //
+// Bitmap scans and parallel plans go too: they return rows out of index
+// order, so a read that walks an index to its limit (a log or category
+// read) would instead fetch every match and sort them, when the planner
+// misjudges how far the walk goes.
+//
 // It turns JIT compilation off as well: a disabled plan node carries a huge
 // cost estimate, which would cross jit_above_cost and compile every
 // execution (hundreds of milliseconds) for no gain on these short
 // statements.
-const noSeqScanSQL = `set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)`
+const noSeqScanSQL = `set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)`
 
 // scopeSQL is database.Scope's statement (the app role and the tenant for
 // the rest of the, here implicit, transaction) plus noSeqScanSQL.

@@ -351,7 +351,7 @@ func TestTenantIsolation(t *testing.T) {
 			}
 			return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM event_streams),
 				(SELECT count(*) FROM event_snapshots), (SELECT count(*) FROM event_log_heads),
-				(SELECT count(*) FROM event_positions)`).Scan(&n[0], &n[1], &n[2], &n[3], &n[4])
+				(SELECT count(*) FROM event_commits)`).Scan(&n[0], &n[1], &n[2], &n[3], &n[4])
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -359,7 +359,7 @@ func TestTenantIsolation(t *testing.T) {
 		return n
 	}
 	if n := count(b.String()); n != [5]int{1, 1, 0, 1, 1} {
-		t.Fatalf("under RLS tenant b sees events, streams, snapshots, heads, positions = %v; want 1, 1, 0, 1, 1", n)
+		t.Fatalf("under RLS tenant b sees events, streams, snapshots, heads, commits = %v; want 1, 1, 0, 1, 1", n)
 	}
 	if n := count(""); n != [5]int{} {
 		t.Fatalf("under RLS with no tenant: %v; want nothing", n)
@@ -368,7 +368,8 @@ func TestTenantIsolation(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE events SET type = 'x' WHERE tenant_id = $1`,
 		`DELETE FROM events WHERE tenant_id = $1`,
-		`INSERT INTO event_positions (tenant_id, position, event, category) SELECT $1, 99, id, category FROM events WHERE tenant_id = $1 LIMIT 1`,
+		`INSERT INTO event_commits (tenant_id, txid, first_position, events) SELECT $1, txid, 99, 1 FROM events WHERE tenant_id = $1 LIMIT 1`,
+		`UPDATE event_commits SET first_position = 99 WHERE tenant_id = $1`,
 		`UPDATE event_log_heads SET position = 0 WHERE tenant_id = $1`,
 	} {
 		err = db.InTenant(ctx, a, func(tx pgx.Tx) error {

@@ -134,16 +134,12 @@ func (s *Store) Subscribe(ctx context.Context, tenant uuid.UUID, from int64, cat
 	s.wg.Add(1)
 	s.startMu.Unlock()
 	stopWithStore := context.AfterFunc(s.life, cancel)
-	// Register for wake-ups before the first read, so a wake-up that comes
-	// while a read runs is kept for the next wait.
-	wake, unsubscribe := s.subs.subscribe(tenant)
 	go func() {
 		defer s.wg.Done()
 		defer close(sub.done)
 		defer close(sub.events)
-		defer unsubscribe()
 		defer stopWithStore()
-		sub.err = s.deliver(ctx, sub.events, wake, tenant, from, category)
+		sub.err = s.deliver(ctx, sub.events, tenant, from, category)
 		if sub.err == nil && s.life.Err() != nil {
 			sub.err = problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
 		}
@@ -152,13 +148,14 @@ func (s *Store) Subscribe(ctx context.Context, tenant uuid.UUID, from int64, cat
 }
 
 // deliver runs a subscription until ctx ends (nil) or reads keep failing.
-func (s *Store) deliver(ctx context.Context, out chan<- Event, wake <-chan struct{}, tenant uuid.UUID, next int64, category string) error {
+// It catches up on its own reads and, at the head, follows its tenant's
+// tail (fanout.go), which is woken by new positions; let go by the tail,
+// it reads on its own again.
+func (s *Store) deliver(ctx context.Context, out chan<- Event, tenant uuid.UUID, next int64, category string) error {
 	page := min(s.cfg.SubscriptionBuffer, s.cfg.MaxPageSize)
-	poll := time.NewTimer(s.cfg.SubscriptionPoll)
-	defer poll.Stop()
 	failures := 0
 	for {
-		events, err := s.readLog(ctx, tenant, category, next, page)
+		events, head, err := s.readLogHead(ctx, tenant, category, next, page)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -187,12 +184,18 @@ func (s *Store) deliver(ctx context.Context, out chan<- Event, wake <-chan struc
 		if len(events) == page {
 			continue // more is stored: keep catching up
 		}
-		poll.Reset(s.cfg.SubscriptionPoll)
-		select {
-		case <-ctx.Done():
+		// Everything up to the head this read saw is delivered.
+		next = max(next, head+1)
+		f := s.follow(tenant, category, next, out)
+		if f == nil {
+			if s.life.Err() != nil {
+				return nil
+			}
+			continue // the tail has read past next: read the difference
+		}
+		next = f.wait(ctx)
+		if ctx.Err() != nil {
 			return nil
-		case <-wake:
-		case <-poll.C:
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,30 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 	Metadata  json.RawMessage `json:"metadata,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
+
+	// shared is set on the events a tenant's tail hands to its followers:
+	// every copy of one event shares it, and with it one encoding.
+	shared *sharedJSON
+}
+
+// sharedJSON is an event's JSON encoding, made once.
+type sharedJSON struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+// JSON returns the event's JSON encoding (what encoding/json makes of it).
+// The copies of an event that one shared read of the log handed to many
+// subscriptions share one encoding, made by the first to ask: a live stream
+// with thousands of subscribers encodes each event once.
+func (e Event) JSON() ([]byte, error) {
+	sh := e.shared
+	if sh == nil {
+		return json.Marshal(e)
+	}
+	sh.once.Do(func() { sh.b, sh.err = json.Marshal(e) })
+	return sh.b, sh.err
 }
 
 // AppendResult reports where an append put its events.

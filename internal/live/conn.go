@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,15 +86,24 @@ func (cn *conn) run(ctx context.Context, c echo.Context, src Source) error {
 	}()
 	defer func() { <-readDone }()
 
+	// One timer bounds every write: armed before it, stopped after it. A
+	// write that outlasts WriteTimeout closes the connection, which ends
+	// the write. (A context with a deadline per write would cost a timer
+	// and a cancellation hook each time, on every connection.)
+	watchdog := time.AfterFunc(time.Hour, func() { ws.CloseNow() })
+	watchdog.Stop()
+	defer watchdog.Stop()
 	write := func(m wire) error {
-		wctx, wcancel := context.WithTimeout(ctx, h.cfg.WriteTimeout)
-		defer wcancel()
-		b, err := json.Marshal(m)
+		b, err := encodeWire(m)
 		if err != nil {
 			return err
 		}
-		return ws.Write(wctx, websocket.MessageText, b)
+		watchdog.Reset(h.cfg.WriteTimeout)
+		err = ws.Write(context.Background(), websocket.MessageText, b)
+		watchdog.Stop()
+		return err
 	}
+	lag := h.met.lag.WithLabelValues(cn.kind)
 	end := func(code websocket.StatusCode, reason string, cause error) error {
 		if cause != nil {
 			_ = write(wire{Type: "error", Data: web.ProblemFor(ctx, h.log, cause, c.Request().URL.Path)})
@@ -154,7 +164,7 @@ func (cn *conn) run(ctx context.Context, c echo.Context, src Source) error {
 				return nil
 			}
 			if !m.At.IsZero() {
-				h.met.lag.WithLabelValues(cn.kind).Observe(time.Since(m.At).Seconds())
+				lag.Observe(time.Since(m.At).Seconds())
 			}
 		}
 	}
@@ -182,4 +192,28 @@ func closeLabel(code websocket.StatusCode) string {
 		return "too_slow"
 	}
 	return "other"
+}
+
+// encodeWire encodes the envelope of m; Encoded data goes in as it is.
+func encodeWire(m wire) ([]byte, error) {
+	raw, ok := m.Data.(Encoded)
+	if !ok {
+		return json.Marshal(m)
+	}
+	typ, err := json.Marshal(m.Type)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(raw)+len(typ)+48)
+	b = append(b, `{"type":`...)
+	b = append(b, typ...)
+	if len(raw) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, raw...)
+	}
+	if m.Seq != 0 {
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, m.Seq, 10)
+	}
+	return append(b, '}'), nil
 }

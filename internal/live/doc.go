@@ -22,6 +22,11 @@
 //     closes a stream that failed (the source ended on an error, or the
 //     client fell behind).
 //
+// A source whose messages go to many connections (an event to every live
+// subscriber of a log) may hand their data already encoded (Encoded): the
+// hub then writes the same bytes into each envelope instead of encoding
+// them again per connection.
+//
 // Close codes: 1000 the stream ended, 1001 the server is shutting down,
 // 4401 the credential is no longer valid (revoked, expired, signed out),
 // 4403 the principal may no longer read the stream (removed, demoted, a

@@ -149,6 +149,12 @@ type Message struct {
 	At time.Time
 }
 
+// Encoded is a Message's Data already encoded as one JSON value, for a
+// message that goes to many connections: the hub writes it into each
+// envelope as it is, with no encoding or validation per connection. The
+// source vouches that it is valid JSON (encoding/json's output).
+type Encoded []byte
+
 // wire is the envelope every message travels in.
 type wire struct {
 	Type string `json:"type"`

@@ -47,8 +47,10 @@ func TestRecord_AllocatesNothing(t *testing.T) {
 		buf.Reset()
 		s.record(ctx, "GET", "/api/v1/tenants/acme/teams/core", "/api/v1/tenants/:tenant/teams/:team", 200, time.Millisecond)
 	})
-	if allocs != 0 {
-		t.Fatalf("recording a request allocates %v times", allocs)
+	// Under the race detector the log handler's pooled buffer is sometimes
+	// dropped and made again; anything more is an allocation per request.
+	if allowed := map[bool]float64{false: 0, true: 1}[raceEnabled]; allocs > allowed {
+		t.Fatalf("recording a request allocates %v times (allowed %v)", allocs, allowed)
 	}
 }
 
