@@ -5,12 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
-	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
-	"switchboard/migrations"
 )
 
 // TestMigration00010_KeepsEveryPosition: a log positioned the old way (a row
@@ -20,20 +16,7 @@ import (
 // migration continue the count.
 func TestMigration00010_KeepsEveryPosition(t *testing.T) {
 	ctx := context.Background()
-	db, err := database.Open(ctx, dbtest.NewEmptyURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sqlDB := stdlib.OpenDBFromPool(db.Pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	db, migrateRest := dbtest.NewAt(t, 9)
 	a, b := newTenant(t, db), newTenant(t, db)
 	// Four transactions, in this order: a's order-1 (3 events), b's
 	// invoice-1 (2), a's order-2 (3), a's order-1 again (1).
@@ -57,7 +40,7 @@ func TestMigration00010_KeepsEveryPosition(t *testing.T) {
 	appendTx(a, "order-1", 1)
 	// The old sequencer positioned everything up to the second event of
 	// a's order-2 transaction, and stopped there.
-	_, err = db.Pool.Exec(ctx, `
+	_, err := db.Pool.Exec(ctx, `
 		WITH ordered AS (
 			SELECT id, tenant_id, category, txid, row_number() OVER (ORDER BY txid, id) AS k,
 				row_number() OVER (PARTITION BY tenant_id ORDER BY txid, id) AS pos
@@ -87,9 +70,7 @@ func TestMigration00010_KeepsEveryPosition(t *testing.T) {
 		t.Fatalf("a had %d positioned events before the migration, want 5 (%v)", len(before), rows.Err())
 	}
 
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
+	migrateRest()
 	s := startStore(t, db, testConfig())
 	mustAppend(t, s, a, "order-3", Any(), ev("After", 0))
 	got := readAllN(t, s, a, 8)

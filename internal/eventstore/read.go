@@ -33,14 +33,10 @@ const positionSQL = `(SELECT c.first_position
 		+ (SELECT count(*) FROM events x WHERE x.txid = e.txid AND x.tenant_id = e.tenant_id AND x.id < e.id)
 	FROM event_commits c WHERE c.tenant_id = e.tenant_id AND c.txid = e.txid)`
 
-// The position of a stream read's event comes from a scalar subquery: the
-// event may not have one yet.
-const streamPositionSQL = positionSQL
-
 const streamForwardSQL = `SELECT s.version, e.event_id, e.type, e.version, e.position, e.data, e.metadata, e.created_at
 	FROM event_streams s
 	LEFT JOIN LATERAL (
-		SELECT e.event_id, e.type, e.version, ` + streamPositionSQL + ` AS position, e.data, e.metadata, e.created_at
+		SELECT e.event_id, e.type, e.version, ` + positionSQL + ` AS position, e.data, e.metadata, e.created_at
 		FROM events e
 		WHERE e.tenant_id = s.tenant_id AND e.stream_id = s.id AND e.version >= $3 AND ` + visibleSQL + `
 		ORDER BY e.version LIMIT $4
@@ -51,7 +47,7 @@ const streamForwardSQL = `SELECT s.version, e.event_id, e.type, e.version, e.pos
 const streamBackwardSQL = `SELECT s.version, e.event_id, e.type, e.version, e.position, e.data, e.metadata, e.created_at
 	FROM event_streams s
 	LEFT JOIN LATERAL (
-		SELECT e.event_id, e.type, e.version, ` + streamPositionSQL + ` AS position, e.data, e.metadata, e.created_at
+		SELECT e.event_id, e.type, e.version, ` + positionSQL + ` AS position, e.data, e.metadata, e.created_at
 		FROM events e
 		WHERE e.tenant_id = s.tenant_id AND e.stream_id = s.id AND e.version <= $3 AND ` + visibleSQL + `
 		ORDER BY e.version DESC LIMIT $4

@@ -5,14 +5,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
-	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
 	"switchboard/internal/problem"
 	"switchboard/internal/tenancy"
-	"switchboard/migrations"
 )
 
 // identityMigration is the migration that brought invitations.
@@ -24,20 +20,7 @@ const identityMigration = 7
 // first; everyone else stays, unverified, with their memberships.
 func TestMigration_InvitedUsersBecomeInvitations(t *testing.T) {
 	ctx := t.Context()
-	db, err := database.Open(ctx, dbtest.NewEmptyURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sqlDB := stdlib.OpenDBFromPool(db.Pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, identityMigration-1); err != nil {
-		t.Fatal(err)
-	}
+	db, migrateRest := dbtest.NewAt(t, identityMigration-1)
 
 	exec := func(q string, args ...any) {
 		t.Helper()
@@ -53,9 +36,7 @@ func TestMigration_InvitedUsersBecomeInvitations(t *testing.T) {
 	exec(`INSERT INTO teams (tenant_id, slug, name) VALUES ($1, 'core', 'Core')`, acme)
 	exec(`INSERT INTO team_members (tenant_id, team_id, user_id) SELECT $1, id, $2 FROM teams WHERE tenant_id = $1`, acme, inv)
 
-	if _, err := p.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
+	migrateRest()
 
 	s := tenancy.New(db)
 	var users int

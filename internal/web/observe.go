@@ -48,9 +48,9 @@ func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Ha
 // newRequestID is 16 hex digits. Request ids correlate logs, problems and
 // audit entries; they guard nothing, so a fast generator serves.
 func newRequestID() string {
-	var b [16]byte
-	hex.Encode(b[:], binary.BigEndian.AppendUint64(make([]byte, 0, 8), rand.Uint64()))
-	return string(b[:])
+	var r [8]byte
+	binary.BigEndian.PutUint64(r[:], rand.Uint64())
+	return hex.EncodeToString(r[:])
 }
 
 // validRequestID accepts a caller's id only if it is short and plain, so it
