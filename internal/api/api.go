@@ -7,6 +7,7 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/catalog"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
@@ -26,6 +27,7 @@ type Deps struct {
 	Live    *live.Hub
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Events  *eventstore.Store
+	Catalog *catalog.Store
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can forward lock-service requests to the leader.
 	PeerURLs map[string]string
@@ -45,6 +47,7 @@ type API struct {
 	live    *live.Hub
 	locks   *lockd.Node
 	events  *eventstore.Store
+	catalog *catalog.Store
 	forward *leaderForwarder // nil without peer URLs
 	log     *slog.Logger
 	docOnce docCache
@@ -52,7 +55,7 @@ type API struct {
 
 // New returns the API; Mount adds its routes to a server.
 func New(d Deps) *API {
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, log: d.Log}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, log: d.Log}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -366,6 +366,7 @@ var tagDescriptions = map[string]string{
 	"policies":      "RBAC rules with optional ABAC conditions, per tenant",
 	"events":        "The event store: streams, appends at an expected version, the tenant's log, snapshots, live subscriptions",
 	"subscriptions": "Named subscriptions with server-kept checkpoints and consumer groups",
+	"catalog":       "Services, brokers, queues, topics and sagas, the relations between them, and the topology they make",
 	"locks":         "Leased locks with fencing tokens, on the Raft group",
 	"elections":     "Leader elections with terms, on the Raft group",
 	"kv":            "A compare-and-set key-value space, on the Raft group",
@@ -497,7 +498,7 @@ func (g *schemaGen) operation(r route, p string) object {
 		op["parameters"] = params
 	}
 	if r.Request != nil {
-		op["requestBody"] = object{"required": true, "content": object{"application/json": object{"schema": g.schema(reflect.TypeOf(r.Request))}}}
+		op["requestBody"] = object{"required": !r.OptionalBody, "content": object{"application/json": object{"schema": g.schema(reflect.TypeOf(r.Request))}}}
 	}
 
 	responses := object{}

@@ -561,6 +561,8 @@ func runConformance(t *testing.T, s *testServer, c *conformance) {
 	c.sendBad("POST", v1+"/cluster/voters", ada, map[string]string{"id": "n2", "addr": "not an address"})
 	c.send("DELETE", v1+"/cluster/voters/n9", ada, nil)
 
+	runCatalogConformance(t, c, ada, acme)
+
 	// A WebSocket route asked without an upgrade; members removed last.
 	c.expect(400, "GET", acme+"/locks/watch", ada, nil)
 	c.expect(204, "DELETE", acme+"/members/"+bobID, ada, nil)

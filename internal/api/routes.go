@@ -23,16 +23,18 @@ const (
 
 // route is one endpoint and what the OpenAPI document says of it.
 type route struct {
-	Method   string
-	Path     string // echo syntax: /tenants/:tenant
-	Summary  string
-	Tag      string
-	Auth     authLevel
-	Request  any // a value of the request body type, or nil
-	Response any // a value of the success body type, or nil
-	Status   int // success status
-	Paged    bool
-	IfMatch  bool
+	Method  string
+	Path    string // echo syntax: /tenants/:tenant
+	Summary string
+	Tag     string
+	Auth    authLevel
+	Request any // a value of the request body type, or nil
+	// OptionalBody: the request body may be left out (the query says it).
+	OptionalBody bool
+	Response     any // a value of the success body type, or nil
+	Status       int // success status
+	Paged        bool
+	IfMatch      bool
 	// Idempotent routes (POSTs that create) honour Idempotency-Key: a
 	// repeat gets the first answer. Other POSTs (lock acquire, campaign,
 	// verify) must run each time, and their answers hold secrets.
@@ -98,5 +100,6 @@ func (a *API) routes() []route {
 	}
 	rs = append(rs, a.eventRoutes()...)
 	rs = append(rs, a.subscriptionRoutes()...)
+	rs = append(rs, a.catalogRoutes()...)
 	return append(rs, a.lockRoutes()...)
 }

@@ -24,6 +24,7 @@ import (
 	"switchboard/internal/api"
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/catalog"
 	"switchboard/internal/database"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
@@ -91,6 +92,7 @@ type App struct {
 	RBAC     *rbac.Service
 	Locks    *lockd.Node
 	Events   *eventstore.Store
+	Catalog  *catalog.Store
 	Live     *live.Hub
 	Web      *web.Server
 	Registry *prometheus.Registry
@@ -219,10 +221,12 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Live.Start()
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 
+	a.Catalog = catalog.New(a.DB, nil)
 	rest := api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-		Locks: a.Locks, Events: a.Events, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
+	a.Catalog.OnChange(rest.PublishCatalogChange)
 	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
-		Locks: a.Locks, Events: a.Events, OpenAPI: rest.OpenAPIDocument}))
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, OpenAPI: rest.OpenAPIDocument}))
 
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop

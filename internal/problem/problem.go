@@ -17,9 +17,11 @@ const (
 	CodeNotFound        = "not_found"         // 404: missing, or another tenant's
 	CodeConflict        = "conflict"          // 409: duplicate or version clash
 	CodePrecondition    = "precondition"      // 412: If-Match did not match
+	CodeUnprocessable   = "unprocessable"     // 422: well-formed, but names what does not exist or is not allowed
 	CodeTooLarge        = "too_large"         // 413: request body over the limit
 	CodeUnsupported     = "unsupported_media" // 415: wrong Content-Type
 	CodeRateLimited     = "rate_limited"      // 429: slow down
+	CodeBadGateway      = "bad_gateway"       // 502: an outside system (a broker) did not answer well
 	CodeUnavailable     = "unavailable"       // 503: a dependency is not ready
 	CodeInternal        = "internal"          // 500: a bug or an outage; details only in logs
 )

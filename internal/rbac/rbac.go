@@ -38,7 +38,7 @@ var Actions = []string{Read, Create, Update, Delete, Replay, Use}
 
 // Kinds of objects that rules name. "*" in a rule matches any kind.
 var Kinds = []string{"tenant", "member", "team", "token", "policy", "audit",
-	"service", "queue", "topic", "saga", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"}
+	"service", "broker", "queue", "topic", "saga", "catalog", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"}
 
 // Object is what an action is on (see package access).
 type Object = access.Object
@@ -88,6 +88,15 @@ e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 m = r.sub.Role == p.role && (p.res == "*" || r.obj.Kind == p.res) && (p.act == "*" || r.act == p.act) && eval(p.cond)
 `
 
+// CatalogKinds are the kinds of catalog entities rules name ("catalog"
+// stands for every kind an import brings that Switchboard does not model).
+var CatalogKinds = []string{"service", "broker", "queue", "topic", "saga", "catalog"}
+
+const (
+	ownTeam   = "hasTeam(r.sub, r.obj.Team)"
+	prodLabel = `label(r.obj, "env") == "prod"`
+)
+
 // Builtin returns the rules every tenant starts with.
 func Builtin() []Rule {
 	var rs []Rule
@@ -98,15 +107,22 @@ func Builtin() []Rule {
 	add(tenancy.Admin, "*", "*")
 	rs = append(rs, Rule{Role: tenancy.Admin, Resource: "tenant", Action: Delete, Effect: "deny", Builtin: true})
 	for _, role := range []tenancy.Role{tenancy.Editor, tenancy.Operator, tenancy.Viewer} {
-		for _, k := range []string{"tenant", "member", "team", "service", "queue", "topic", "saga", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"} {
+		for _, k := range []string{"tenant", "member", "team", "service", "broker", "queue", "topic", "saga", "catalog", "dlq", "stream", "lock", "election", "kv", "cluster", "trace"} {
 			add(role, k, Read)
 		}
 	}
-	for _, k := range []string{"service", "queue", "topic", "saga", "dlq"} {
-		add(tenancy.Editor, k, Create)
-		add(tenancy.Editor, k, Update)
-		add(tenancy.Editor, k, Delete)
+	// Catalog entities belong to their owning team: an editor changes
+	// those of their own teams, and deleting one labelled env=prod takes
+	// an admin.
+	for _, k := range CatalogKinds {
+		for _, act := range []string{Create, Update, Delete} {
+			rs = append(rs, Rule{Role: tenancy.Editor, Resource: k, Action: act, Condition: ownTeam, Effect: "allow", Builtin: true})
+		}
+		rs = append(rs, Rule{Role: tenancy.Editor, Resource: k, Action: Delete, Condition: prodLabel, Effect: "deny", Builtin: true})
 	}
+	add(tenancy.Editor, "dlq", Create)
+	add(tenancy.Editor, "dlq", Update)
+	add(tenancy.Editor, "dlq", Delete)
 	for _, role := range []tenancy.Role{tenancy.Editor, tenancy.Operator} {
 		for _, k := range []string{"stream", "lock", "election", "kv"} {
 			add(role, k, Use)

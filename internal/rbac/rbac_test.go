@@ -59,7 +59,7 @@ func TestAuthorize_BuiltinRoles(t *testing.T) {
 		{tenancy.Viewer, rbac.Create, "team", "forbidden"},
 		{tenancy.Viewer, rbac.Read, "token", "forbidden"},
 		{tenancy.Viewer, rbac.Read, "audit", "forbidden"},
-		{tenancy.Editor, rbac.Create, "service", "ok"},
+		{tenancy.Editor, rbac.Create, "service", "forbidden"}, // no owning team: not theirs
 		{tenancy.Editor, rbac.Create, "team", "forbidden"},
 		{tenancy.Editor, rbac.Replay, "dlq", "forbidden"},
 		{tenancy.Operator, rbac.Replay, "dlq", "ok"},
@@ -73,6 +73,36 @@ func TestAuthorize_BuiltinRoles(t *testing.T) {
 		got := code(s.Authorize(ctx, principal(tenant, c.role, v), c.act, rbac.Object{Tenant: tenant, Kind: c.kind}))
 		if got != c.want {
 			t.Errorf("%s %s %s = %s, want %s", c.role, c.act, c.kind, got, c.want)
+		}
+	}
+}
+
+func TestAuthorize_CatalogEntitiesBelongToTheirTeam(t *testing.T) {
+	s, _, tenant, version := newTenant(t)
+	ctx := context.Background()
+	editor := principal(tenant, tenancy.Editor, version(), "payments")
+	admin := principal(tenant, tenancy.Admin, version())
+	obj := func(team, env string) rbac.Object {
+		return rbac.Object{Tenant: tenant, Kind: "queue", Name: "queue:orders", Team: team, Labels: map[string]string{"env": env}}
+	}
+	cases := []struct {
+		name string
+		p    auth.Principal
+		act  string
+		obj  rbac.Object
+		want string
+	}{
+		{"editor changes their team's queue", editor, rbac.Update, obj("payments", "dev"), "ok"},
+		{"editor creates for their team", editor, rbac.Create, obj("payments", "dev"), "ok"},
+		{"editor cannot change another team's", editor, rbac.Update, obj("shipping", "dev"), "forbidden"},
+		{"editor deletes their dev queue", editor, rbac.Delete, obj("payments", "dev"), "ok"},
+		{"editor cannot delete a prod queue", editor, rbac.Delete, obj("payments", "prod"), "forbidden"},
+		{"admin deletes a prod queue", admin, rbac.Delete, obj("shipping", "prod"), "ok"},
+		{"viewer reads any", principal(tenant, tenancy.Viewer, version()), rbac.Read, obj("shipping", "prod"), "ok"},
+	}
+	for _, c := range cases {
+		if got := code(s.Authorize(ctx, c.p, c.act, c.obj)); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
+	"switchboard/internal/catalog"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/lockd"
@@ -33,6 +34,7 @@ type Deps struct {
 	Idem    *idempotency.Store
 	Locks   *lockd.Node       // nil: the lock pages say the service is not running
 	Events  *eventstore.Store // nil: the stream pages say the store is not running
+	Catalog *catalog.Store
 	// OpenAPI returns the REST API's OpenAPI 3.1 document (JSON), which the
 	// /docs page renders; nil: the page says the document is not available.
 	OpenAPI func() ([]byte, error)
@@ -115,6 +117,7 @@ func (u *UI) Mount(s *web.Server) {
 	u.registerCoordination(t)
 	u.registerStreams(t)
 	u.registerKV(t)
+	u.registerCatalog(t)
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {

@@ -26,6 +26,8 @@ var statusOf = map[string]int{
 	problem.CodeUnsupported:     http.StatusUnsupportedMediaType,
 	problem.CodeRateLimited:     http.StatusTooManyRequests,
 	problem.CodeUnavailable:     http.StatusServiceUnavailable,
+	problem.CodeUnprocessable:   http.StatusUnprocessableEntity,
+	problem.CodeBadGateway:      http.StatusBadGateway,
 	problem.CodeInternal:        http.StatusInternalServerError,
 	codeMethodNotAllowed:        http.StatusMethodNotAllowed,
 }
