@@ -1,7 +1,11 @@
 package api
 
 import (
+	"context"
 	"log/slog"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,6 +32,9 @@ type Deps struct {
 	Locks   *lockd.Node // the Raft group's lock, election and KV services
 	Events  *eventstore.Store
 	Catalog *catalog.Store
+	// Outbound and Dial reach outside systems (nil: plain ones).
+	Outbound *http.Client
+	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can forward lock-service requests to the leader.
 	PeerURLs map[string]string
@@ -48,14 +55,21 @@ type API struct {
 	locks   *lockd.Node
 	events  *eventstore.Store
 	catalog *catalog.Store
-	forward *leaderForwarder // nil without peer URLs
-	log     *slog.Logger
-	docOnce docCache
+	// outbound and dialer reach outside systems (brokers, services), through
+	// the egress guard when one is set.
+	outbound *http.Client
+	dialer   func(ctx context.Context, network, addr string) (net.Conn, error)
+	forward  *leaderForwarder // nil without peer URLs
+	log      *slog.Logger
+	docOnce  docCache
 }
 
 // New returns the API; Mount adds its routes to a server.
 func New(d Deps) *API {
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, log: d.Log}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, outbound: d.Outbound, dialer: d.Dial, log: d.Log}
+	if a.outbound == nil {
+		a.outbound = &http.Client{Timeout: 10 * time.Second}
+	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

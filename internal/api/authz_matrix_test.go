@@ -87,7 +87,7 @@ func wantProblem(t testing.TB, r response, status int, code string) web.Problem 
 }
 
 // codeFor is the problem code each error status of the matrix must carry.
-var codeFor = map[int]string{400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 503: "unavailable"}
+var codeFor = map[int]string{400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 422: "unprocessable", 502: "bad_gateway", 503: "unavailable"}
 
 // matrixPrincipals are the callers of the matrix, in the column order of
 // matrixRow.want.

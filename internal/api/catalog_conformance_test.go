@@ -52,4 +52,9 @@ func runCatalogConformance(t *testing.T, c *conformance, ada, acme string) {
 	c.expect(204, "DELETE", acme+"/brokers/rabbit", ada, nil)
 	c.expect(204, "DELETE", acme+"/brokers/events", ada, nil)
 	c.expect(400, "GET", acme+"/catalog/live", ada, nil)
+
+	c.expect(201, "POST", acme+"/brokers", ada, map[string]any{"name": "kafka", "kind": "kafka", "owner_team": "orders", "bootstrap_servers": kafkaCluster(t)})
+	c.expect(200, "GET", acme+"/brokers/kafka/discover", ada, nil)
+	c.expect(200, "POST", acme+"/brokers/kafka/discover/import", ada, nil)
+	c.expect(404, "GET", acme+"/brokers/nope/discover", ada, nil)
 }

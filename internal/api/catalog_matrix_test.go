@@ -47,6 +47,12 @@ func init() {
 		matrixRow{"GET", "/topology", all, fixed("/topology", nil)},
 		matrixRow{"GET", "/problems", all, fixed("/problems", nil)},
 		matrixRow{"GET", "/catalog/live", [7]int{400, 400, 400, 400, 400, 400, 400}, fixed("/catalog/live", nil)},
+		matrixRow{"GET", "/brokers/:name/discover", all, func(s *testServer, f *authzFixture, tenant string) cell {
+			return cell{tenantPath(tenant, "/brokers/"+f.newKafka(s, tenant)+"/discover"), nil}
+		}},
+		matrixRow{"POST", "/brokers/:name/discover/import", [7]int{200, 200, 403, 403, 403, 403, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
+			return cell{tenantPath(tenant, "/brokers/"+f.newKafka(s, tenant)+"/discover/import"), nil}
+		}},
 	)
 }
 
@@ -77,6 +83,16 @@ func (f *authzFixture) newBroker(s *testServer, tenant, typ string) string {
 		b["url"] = "amqp://127.0.0.1:5672/"
 	}
 	s.must(201, "POST", tenantPath(tenant, "/brokers"), f.owner[tenant], b)
+	return name
+}
+
+// newKafka registers a kafka broker on a fresh in-process cluster that
+// holds one topic.
+func (f *authzFixture) newKafka(s *testServer, tenant string) string {
+	s.t.Helper()
+	seeds := kafkaCluster(s.t)
+	name := fmt.Sprintf("cell-%d", f.next())
+	s.must(201, "POST", tenantPath(tenant, "/brokers"), f.owner[tenant], map[string]any{"name": name, "owner_team": "core", "kind": "kafka", "bootstrap_servers": seeds})
 	return name
 }
 

@@ -685,3 +685,33 @@ func (s *Store) HealthTargets(ctx context.Context) ([]HealthTarget, error) {
 	}
 	return out, rows.Err()
 }
+
+// SetDrift records what the last discovery of broker found: each item on
+// the entity it names (undeclared ones, which the catalog does not hold,
+// on the broker), and clears the drift of the broker's other entities.
+func (s *Store) SetDrift(ctx context.Context, tenant uuid.UUID, broker string, items []DriftItem) error {
+	byRef := map[string][]DriftItem{}
+	brokerRef := Ref{Kind: KindBroker, Name: broker}.String()
+	for _, it := range items {
+		ref := it.Ref
+		if it.Kind == "undeclared" {
+			ref = brokerRef
+		}
+		byRef[ref] = append(byRef[ref], it)
+	}
+	payload, err := json.Marshal(byRef)
+	if err != nil {
+		return err
+	}
+	err = s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE catalog_entities SET drift = $3::jsonb -> ref
+			WHERE tenant_id = $1 AND (ref = $4 OR (kind IN ('queue', 'topic') AND spec->>'broker' = $2) OR $3::jsonb ? ref)`,
+			tenant, broker, payload, brokerRef)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record drift of broker %s: %w", broker, err)
+	}
+	s.changed(tenant, Change{Action: "updated", Ref: brokerRef})
+	return nil
+}
