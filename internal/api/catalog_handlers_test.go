@@ -146,7 +146,7 @@ func TestCatalog_AuthorizationOnTheLoadedEntity(t *testing.T) {
 	wantProblem(t, s.do("POST", "/api/v1/tenants/evil/relations", other, map[string]string{"from": "service:pay", "type": "calls", "to": "service:ship"}), 422, "unprocessable")
 }
 
-func tenantID(t *testing.T, s *testServer, slug string) uuid.UUID {
+func tenantID(t testing.TB, s *testServer, slug string) uuid.UUID {
 	t.Helper()
 	var id uuid.UUID
 	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT id FROM tenants WHERE slug = $1`, slug).Scan(&id); err != nil {

@@ -857,7 +857,15 @@ func TestCoordination_FollowerAnswers503NamingTheLeader(t *testing.T) {
 	// leadership may move while the test runs.
 	rs := newTestServer(t, replicaOf(ls), joining("n3"), withOperators("owner@acme.test"),
 		withPeerURLs(map[string]string{"n1": ls.URL + "/", "n2": s.URL, "n3": "http://127.0.0.1:1"}))
-	ls.must(200, "POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n3", "addr": rs.App.Locks.Status().Addr})
+	// On a loaded machine the two-node group may be between leaders for a
+	// moment: adding the voter is retried while it says so.
+	waitFor(t, "the group to add n3", func() bool {
+		r := ls.do("POST", "/api/v1/cluster/voters", lowner, map[string]string{"id": "n3", "addr": rs.App.Locks.Status().Addr})
+		if r.Status != 200 && r.Status != 503 {
+			t.Fatalf("adding n3: status %d; body %s", r.Status, r.Body)
+		}
+		return r.Status == 200
+	})
 	waitFor(t, "the third node to know the leader", func() bool { return rs.App.Locks.Status().LeaderAddr != "" })
 	rowner := rs.login("owner@acme.test")
 	var l api.LockResponse

@@ -1,9 +1,11 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"switchboard/internal/access"
+	"switchboard/internal/database"
 	"switchboard/internal/problem"
 )
 
@@ -99,25 +102,39 @@ type graph struct {
 	teams    map[string]bool
 }
 
+// graphSQL reads what the graph needs of each entity, the spec's few
+// fields included, without decoding whole specs.
+const graphSQL = `SELECT kind, namespace, name, owner_team, labels, orphaned, source, health->>'status', drift,
+	coalesce(spec->>'type', ''), coalesce(spec->>'dead_letter_queue', ''), coalesce(spec->>'dead_letter_exchange', ''),
+	coalesce(spec->>'dead_letter_topic', ''),
+	CASE WHEN kind = 'saga' THEN ARRAY(SELECT st->>'service' FROM jsonb_array_elements(spec->'steps') st) END
+	FROM catalog_entities WHERE tenant_id = $1`
+
 func (s *Store) readGraph(ctx context.Context, tenant uuid.UUID) (*graph, error) {
-	g := &graph{entities: map[string]*graphEntity{}, teams: map[string]bool{}}
-	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT kind, namespace, name, owner_team, labels, spec, orphaned, health->>'status', drift
-			FROM catalog_entities WHERE tenant_id = $1 ORDER BY ref`, tenant)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+	g := &graph{entities: make(map[string]*graphEntity, 1024), edges: make([]Edge, 0, 4096), teams: map[string]bool{}}
+	err := s.db.ReadTenantAll(ctx, tenant,
+		database.Query{SQL: graphSQL, Args: []any{tenant}, Scan: func(rows pgx.Rows) error {
 			ge := &graphEntity{}
-			var spec, drift []byte
+			var drift []byte
 			var health *string
-			if err := rows.Scan(&ge.Kind, &ge.Namespace, &ge.Name, &ge.OwnerTeam, &ge.Labels, &spec, &ge.Orphaned, &health, &drift); err != nil {
-				rows.Close()
+			var typ, dlq, dlx, dlt string
+			var steps []string
+			if err := rows.Scan(&ge.Kind, &ge.Namespace, &ge.Name, &ge.OwnerTeam, &ge.Labels, &ge.Orphaned, &ge.Source, &health, &drift,
+				&typ, &dlq, &dlx, &dlt, &steps); err != nil {
 				return err
 			}
-			if err := decodeSpec(&ge.Entity, spec); err != nil {
-				rows.Close()
-				return err
+			switch ge.Kind {
+			case KindBroker:
+				ge.Broker = &BrokerSpec{Type: typ}
+			case KindQueue:
+				ge.Queue = &QueueSpec{DeadLetterQueue: dlq, DeadLetterExchange: dlx}
+			case KindTopic:
+				ge.Topic = &TopicSpec{DeadLetterTopic: dlt}
+			case KindSaga:
+				ge.Saga = &SagaSpec{Steps: make([]SagaStep, len(steps))}
+				for i, svc := range steps {
+					ge.Saga.Steps[i].Service = svc
+				}
 			}
 			if health != nil {
 				ge.Health = &Health{Status: *health}
@@ -128,44 +145,30 @@ func (s *Store) readGraph(ctx context.Context, tenant uuid.UUID) (*graph, error)
 			ref := ge.Ref().String()
 			g.entities[ref] = ge
 			g.order = append(g.order, ref)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT from_ref, type, to_ref FROM catalog_relations WHERE tenant_id = $1 ORDER BY from_ref, type, to_ref`, tenant)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+			return nil
+		}},
+		database.Query{SQL: `SELECT from_ref, type, to_ref FROM catalog_relations WHERE tenant_id = $1`, Args: []any{tenant}, Scan: func(rows pgx.Rows) error {
 			var e Edge
-			if err := rows.Scan(&e.From, &e.Type, &e.To); err != nil {
-				rows.Close()
-				return err
-			}
+			err := rows.Scan(&e.From, &e.Type, &e.To)
 			g.edges = append(g.edges, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT slug FROM teams WHERE tenant_id = $1`, tenant)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		}},
+		database.Query{SQL: `SELECT slug FROM teams WHERE tenant_id = $1`, Args: []any{tenant}, Scan: func(rows pgx.Rows) error {
 			var slug string
-			if err := rows.Scan(&slug); err != nil {
-				return err
-			}
+			err := rows.Scan(&slug)
 			g.teams[slug] = true
-		}
-		return rows.Err()
-	})
+			return err
+		}},
+	)
 	if err != nil {
 		return nil, fmt.Errorf("read topology: %w", err)
 	}
+	// Sorted here, by bytes: the answer's order is stable, and cheaper than
+	// a collation-aware sort in the database.
+	sort.Strings(g.order)
+	slices.SortFunc(g.edges, func(a, b Edge) int {
+		return cmp.Or(strings.Compare(a.From, b.From), strings.Compare(a.Type, b.Type), strings.Compare(a.To, b.To))
+	})
 	g.edges = append(g.edges, g.derived()...)
 	return g, nil
 }

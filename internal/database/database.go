@@ -114,32 +114,55 @@ func (db *DB) ReadTenant(ctx context.Context, tenant uuid.UUID, query string, ar
 // set_config(..., true), and may set more transaction-local settings. The
 // implicit transaction commits at the end, so it serves single writes too.
 func (db *DB) RunScoped(ctx context.Context, scope string, tenant uuid.UUID, query string, args []any, scan func(pgx.Rows) error) error {
+	return db.runScoped(ctx, scope, tenant, []Query{{SQL: query, Args: args, Scan: scan}})
+}
+
+// Query is one statement of ReadTenantAll, with what reads its rows.
+type Query struct {
+	SQL  string
+	Args []any
+	Scan func(pgx.Rows) error // called for each row
+}
+
+// ReadTenantAll runs read-only queries scoped to tenant in a single round
+// trip, as one implicit transaction: they see one snapshot.
+func (db *DB) ReadTenantAll(ctx context.Context, tenant uuid.UUID, qs ...Query) error {
+	return db.runScoped(ctx, scopeSQL, tenant, qs)
+}
+
+func (db *DB) runScoped(ctx context.Context, scope string, tenant uuid.UUID, qs []Query) error {
 	b := &pgx.Batch{}
 	b.Queue(scope, tenant.String())
-	b.Queue(query, args...)
+	for _, q := range qs {
+		b.Queue(q.SQL, q.Args...)
+	}
 	br := db.Pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return fmt.Errorf("scope read to tenant: %w", err)
 	}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return err
-	}
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			rows.Close()
+	for _, q := range qs {
+		if err := readAll(br, q.Scan); err != nil {
 			br.Close()
 			return err
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		br.Close()
+	return br.Close()
+}
+
+func readAll(br pgx.BatchResults, scan func(pgx.Rows) error) error {
+	rows, err := br.Query()
+	if err != nil {
 		return err
 	}
-	return br.Close()
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation,

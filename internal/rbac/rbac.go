@@ -150,8 +150,23 @@ type compiled struct {
 	version  int64
 	enforcer *casbin.SyncedEnforcer
 
+	// usesName: some rule's condition reads the object's name; when none
+	// does, decisions on objects that differ only by name are one decision
+	// (a list or graph of thousands of entities asks a handful).
+	usesName bool
+
 	mu        sync.Mutex // guards decisions
 	decisions map[string]bool
+}
+
+// readsName reports whether a rule's condition mentions the object's name.
+func readsName(rules []Rule) bool {
+	for _, r := range rules {
+		if strings.Contains(r.Condition, "Name") {
+			return true
+		}
+	}
+	return false
 }
 
 // maxDecisions bounds the memo; when full it starts over.
@@ -163,7 +178,11 @@ func (c *compiled) enforce(sub subject, obj object, act string) (bool, error) {
 	for _, t := range sub.Teams {
 		key.WriteString("\x00t" + t)
 	}
-	key.WriteString("\x01" + obj.Kind + "\x01" + obj.Name + "\x01" + obj.Team + "\x01" + act)
+	name := ""
+	if c.usesName {
+		name = obj.Name
+	}
+	key.WriteString("\x01" + obj.Kind + "\x01" + name + "\x01" + obj.Team + "\x01" + act)
 	labels := make([]string, 0, len(obj.Labels))
 	for k, v := range obj.Labels {
 		labels = append(labels, k+"="+v)
@@ -284,7 +303,7 @@ func (s *Service) enforcer(ctx context.Context, tenant uuid.UUID, version int64)
 	if err != nil {
 		return nil, err
 	}
-	c = &compiled{version: version, enforcer: e, decisions: map[string]bool{}}
+	c = &compiled{version: version, enforcer: e, decisions: map[string]bool{}, usesName: readsName(rules)}
 	s.mu.Lock()
 	if cur := s.cache[tenant]; cur == nil || cur.version < version {
 		s.cache[tenant] = c
