@@ -44,6 +44,7 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeStrict -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s -fuzzminimizetime 5s ./internal/catalog/backstage/
 
 vet:
 	$(GO) vet ./...

@@ -53,6 +53,13 @@ func runCatalogConformance(t *testing.T, c *conformance, ada, acme string) {
 	c.expect(204, "DELETE", acme+"/brokers/events", ada, nil)
 	c.expect(400, "GET", acme+"/catalog/live", ada, nil)
 
+	file := "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: imported\nspec:\n  type: service\n  owner: orders\n"
+	c.expect(200, "POST", acme+"/catalog/import?source=repo&dry_run=true", ada, file, "Content-Type", "application/yaml")
+	c.expect(200, "POST", acme+"/catalog/import?source=repo", ada, file, "Content-Type", "application/yaml")
+	c.expect(422, "POST", acme+"/catalog/import?source=repo", ada, "kind: [", "Content-Type", "application/yaml")
+	c.expect(200, "GET", acme+"/catalog/export", ada, nil)
+	c.expect(200, "GET", acme+"/catalog/imports", ada, nil)
+
 	c.expect(201, "POST", acme+"/brokers", ada, map[string]any{"name": "kafka", "kind": "kafka", "owner_team": "orders", "bootstrap_servers": kafkaCluster(t)})
 	c.expect(200, "GET", acme+"/brokers/kafka/discover", ada, nil)
 	c.expect(200, "POST", acme+"/brokers/kafka/discover/import", ada, nil)

@@ -517,5 +517,6 @@ func (a *API) catalogRoutes() []route {
 			Query: []queryParam{{"owner_team", "string", "problems of this team's entities"}}, handler: a.listProblems},
 		route{Method: http.MethodGet, Path: t + "/catalog/live", Summary: "Catalog changes as they commit (WebSocket)", Tag: "catalog", Auth: authTenantStream, Response: catalog.Change{}, Status: 101, handler: a.catalogLive},
 	)
+	rs = append(rs, a.importRoutes()...)
 	return append(rs, a.discoveryRoutes()...)
 }

@@ -47,6 +47,12 @@ func init() {
 		matrixRow{"GET", "/topology", all, fixed("/topology", nil)},
 		matrixRow{"GET", "/problems", all, fixed("/problems", nil)},
 		matrixRow{"GET", "/catalog/live", [7]int{400, 400, 400, 400, 400, 400, 400}, fixed("/catalog/live", nil)},
+		matrixRow{"GET", "/catalog/export", all, fixed("/catalog/export", nil)},
+		matrixRow{"GET", "/catalog/imports", all, fixed("/catalog/imports", nil)},
+		matrixRow{"POST", "/catalog/import", [7]int{200, 200, 403, 403, 403, 403, 200}, func(_ *testServer, f *authzFixture, tenant string) cell {
+			return cell{tenantPath(tenant, "/catalog/import?source=cell"), yamlBody(fmt.Sprintf(
+				"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cell-%d\nspec:\n  type: service\n  owner: core\n", f.next()))}
+		}},
 		matrixRow{"GET", "/brokers/:name/discover", all, func(s *testServer, f *authzFixture, tenant string) cell {
 			return cell{tenantPath(tenant, "/brokers/"+f.newKafka(s, tenant)+"/discover"), nil}
 		}},

@@ -89,13 +89,19 @@ func (r response) problemCode(t testing.TB) string {
 	return p.Code
 }
 
+// yamlBody is a request body sent as application/yaml.
+type yamlBody string
+
 // do sends a request; body may be nil, a string (sent as is) or a value
 // (sent as JSON). headers come in pairs.
 func (s *testServer) do(method, path, token string, body any, headers ...string) response {
 	s.t.Helper()
 	var rd io.Reader
+	contentType := "application/json"
 	switch b := body.(type) {
 	case nil:
+	case yamlBody:
+		rd, contentType = strings.NewReader(string(b)), "application/yaml"
 	case string:
 		rd = strings.NewReader(b)
 	case []byte:
@@ -112,7 +118,7 @@ func (s *testServer) do(method, path, token string, body any, headers ...string)
 		s.t.Fatal(err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

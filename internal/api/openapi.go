@@ -314,6 +314,7 @@ func schemaName(t reflect.Type) string {
 // opDoc is what the route table does not say of one route.
 type opDoc struct {
 	content object            // the success answer's content when it is not JSON of Response
+	request object            // the request body's content when it is not JSON of Request
 	headers map[string]object // headers of the success answer
 	also    map[int]object    // further answers
 	params  []object          // further parameters
@@ -331,10 +332,15 @@ var (
 	}
 )
 
+// yamlFile is the content of a catalog file.
+var yamlFile = object{"application/yaml": object{"schema": object{"type": "string", "description": "A multi-document YAML catalog (Backstage's catalog-info.yaml)"}}}
+
 // opDocs are keyed by method and echo path.
 var opDocs = map[string]opDoc{
-	"GET " + v1 + "/openapi.json": {content: object{"application/json": object{"schema": object{"type": "object", "description": "An OpenAPI 3.1 document"}}}},
-	"GET " + v1 + "/docs":         {headers: map[string]object{"Location": header("/docs, the page of this API in the console")}},
+	"POST " + v1 + "/tenants/:tenant/catalog/import": {request: yamlFile},
+	"GET " + v1 + "/tenants/:tenant/catalog/export":  {content: yamlFile},
+	"GET " + v1 + "/openapi.json":                    {content: object{"application/json": object{"schema": object{"type": "object", "description": "An OpenAPI 3.1 document"}}}},
+	"GET " + v1 + "/docs":                            {headers: map[string]object{"Location": header("/docs, the page of this API in the console")}},
 	"GET /readyz": {also: map[int]object{http.StatusServiceUnavailable: {"description": "A dependency (the database) is not ready",
 		"content": object{"application/json": object{"schema": object{"$ref": schemaRef + "Status"}}}}}},
 	"POST " + v1 + "/tenants/:tenant/teams": {headers: map[string]object{
@@ -497,7 +503,9 @@ func (g *schemaGen) operation(r route, p string) object {
 	if len(params) > 0 {
 		op["parameters"] = params
 	}
-	if r.Request != nil {
+	if doc.request != nil {
+		op["requestBody"] = object{"required": !r.OptionalBody, "content": doc.request}
+	} else if r.Request != nil {
 		op["requestBody"] = object{"required": !r.OptionalBody, "content": object{"application/json": object{"schema": g.schema(reflect.TypeOf(r.Request))}}}
 	}
 

@@ -18,13 +18,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"switchboard/internal/access"
 	"switchboard/internal/api"
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/catalog"
+	"switchboard/internal/catalog/backstage"
 	"switchboard/internal/database"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
@@ -226,7 +230,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
 	a.Catalog.OnChange(rest.PublishCatalogChange)
 	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
-		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, OpenAPI: rest.OpenAPIDocument}))
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, OpenAPI: rest.OpenAPIDocument,
+		ImportYAML: func(ctx context.Context, tenant uuid.UUID, source string, data []byte, allow access.Check) (catalog.ImportResult, error) {
+			return backstage.Apply(ctx, a.Catalog, tenant, source, data, false, allow)
+		}}))
 
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stop = stop

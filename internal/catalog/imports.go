@@ -137,9 +137,6 @@ func (s *Store) Import(ctx context.Context, tenant uuid.UUID, source string, ent
 				if err := allow(ctx, old.Object(tenant)); err != nil {
 					return problem.Errorf(problem.Code(err), "%s: %s", ref, problemMessage(err))
 				}
-				res.Updated = append(res.Updated, ref)
-			} else {
-				res.Created = append(res.Created, ref)
 			}
 			if err := allow(ctx, e.Object(tenant)); err != nil {
 				return problem.Errorf(problem.Code(err), "%s: %s", ref, problemMessage(err))
@@ -155,20 +152,40 @@ func (s *Store) Import(ctx context.Context, tenant uuid.UUID, source string, ent
 			return err
 		}
 		// One statement writes every entity. A row whose content did not
-		// change keeps its version.
-		tag, err := tx.Exec(ctx, `INSERT INTO catalog_entities AS c (tenant_id, kind, namespace, name, owner_team, description, labels, annotations, links, spec, raw, source)
+		// change keeps its version and is not returned.
+		rows, err = tx.Query(ctx, `INSERT INTO catalog_entities AS c (tenant_id, kind, namespace, name, owner_team, description, labels, annotations, links, spec, raw, source)
 			SELECT $1, x.kind, x.namespace, x.name, x.owner_team, x.description, x.labels, x.annotations, x.links, x.spec, NULLIF(x.raw, 'null'::jsonb), $3
 			FROM jsonb_to_recordset($2) AS x(kind text, namespace text, name text, owner_team text, description text, labels jsonb, annotations jsonb, links jsonb, spec jsonb, raw jsonb)
 			ON CONFLICT (tenant_id, ref) DO UPDATE SET owner_team = EXCLUDED.owner_team, description = EXCLUDED.description, labels = EXCLUDED.labels,
 				annotations = EXCLUDED.annotations, links = EXCLUDED.links, spec = EXCLUDED.spec, raw = EXCLUDED.raw, source = EXCLUDED.source,
 				orphaned = false, version = c.version + 1, updated_at = now()
 			WHERE (c.owner_team, c.description, c.labels, c.annotations, c.links, c.spec, c.raw, c.source, c.orphaned)
-				IS DISTINCT FROM (EXCLUDED.owner_team, EXCLUDED.description, EXCLUDED.labels, EXCLUDED.annotations, EXCLUDED.links, EXCLUDED.spec, EXCLUDED.raw, EXCLUDED.source, false)`,
+				IS DISTINCT FROM (EXCLUDED.owner_team, EXCLUDED.description, EXCLUDED.labels, EXCLUDED.annotations, EXCLUDED.links, EXCLUDED.spec, EXCLUDED.raw, EXCLUDED.source, false)
+			RETURNING ref, version = 1`,
 			tenant, payload, source)
 		if err != nil {
 			return fmt.Errorf("write entities: %w", err)
 		}
-		res.Unchanged = len(recs) - int(tag.RowsAffected())
+		for rows.Next() {
+			var ref string
+			var created bool
+			if err := rows.Scan(&ref, &created); err != nil {
+				rows.Close()
+				return err
+			}
+			if created {
+				res.Created = append(res.Created, ref)
+			} else {
+				res.Updated = append(res.Updated, ref)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("write entities: %w", err)
+		}
+		sort.Strings(res.Created)
+		sort.Strings(res.Updated)
+		res.Unchanged = len(recs) - len(res.Created) - len(res.Updated)
 		for ref, old := range existing {
 			if old.Source == source && byRef[ref] == nil {
 				res.Orphaned = append(res.Orphaned, ref)

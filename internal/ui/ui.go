@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"switchboard/internal/access"
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/catalog"
@@ -35,6 +37,9 @@ type Deps struct {
 	Locks   *lockd.Node       // nil: the lock pages say the service is not running
 	Events  *eventstore.Store // nil: the stream pages say the store is not running
 	Catalog *catalog.Store
+	// ImportYAML reads a catalog file (Backstage's catalog-info.yaml) and
+	// imports it; errors in the file are listed in the result.
+	ImportYAML func(ctx context.Context, tenant uuid.UUID, source string, data []byte, allow access.Check) (catalog.ImportResult, error)
 	// OpenAPI returns the REST API's OpenAPI 3.1 document (JSON), which the
 	// /docs page renders; nil: the page says the document is not available.
 	OpenAPI func() ([]byte, error)
