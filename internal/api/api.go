@@ -1,17 +1,14 @@
 package api
 
 import (
-	"context"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/catalog"
+	"switchboard/internal/discovery"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
@@ -23,18 +20,16 @@ import (
 
 // Deps is what the API needs.
 type Deps struct {
-	Auth    *auth.Service
-	Tenancy *tenancy.Store
-	RBAC    *rbac.Service
-	Audit   *audit.Log
-	Idem    *idempotency.Store
-	Live    *live.Hub
-	Locks   *lockd.Node // the Raft group's lock, election and KV services
-	Events  *eventstore.Store
-	Catalog *catalog.Store
-	// Outbound and Dial reach outside systems (nil: plain ones).
-	Outbound *http.Client
-	Dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	Auth      *auth.Service
+	Tenancy   *tenancy.Store
+	RBAC      *rbac.Service
+	Audit     *audit.Log
+	Idem      *idempotency.Store
+	Live      *live.Hub
+	Locks     *lockd.Node // the Raft group's lock, election and KV services
+	Events    *eventstore.Store
+	Catalog   *catalog.Store
+	Discovery *discovery.Checker
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can forward lock-service requests to the leader.
 	PeerURLs map[string]string
@@ -46,30 +41,24 @@ type Deps struct {
 // API is the REST API: its handlers, the route table they are mounted from,
 // and the OpenAPI document generated from that table.
 type API struct {
-	auth    *auth.Service
-	tenancy *tenancy.Store
-	rbac    *rbac.Service
-	audit   *audit.Log
-	idem    *idempotency.Store
-	live    *live.Hub
-	locks   *lockd.Node
-	events  *eventstore.Store
-	catalog *catalog.Store
-	// outbound and dialer reach outside systems (brokers, services), through
-	// the egress guard when one is set.
-	outbound *http.Client
-	dialer   func(ctx context.Context, network, addr string) (net.Conn, error)
-	forward  *leaderForwarder // nil without peer URLs
-	log      *slog.Logger
-	docOnce  docCache
+	auth      *auth.Service
+	tenancy   *tenancy.Store
+	rbac      *rbac.Service
+	audit     *audit.Log
+	idem      *idempotency.Store
+	live      *live.Hub
+	locks     *lockd.Node
+	events    *eventstore.Store
+	catalog   *catalog.Store
+	discovery *discovery.Checker
+	forward   *leaderForwarder // nil without peer URLs
+	log       *slog.Logger
+	docOnce   docCache
 }
 
 // New returns the API; Mount adds its routes to a server.
 func New(d Deps) *API {
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, outbound: d.Outbound, dialer: d.Dial, log: d.Log}
-	if a.outbound == nil {
-		a.outbound = &http.Client{Timeout: 10 * time.Second}
-	}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, discovery: d.Discovery, log: d.Log}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"switchboard/internal/api"
+	"switchboard/internal/discovery"
 )
 
 // kafkaCluster starts an in-process Kafka cluster holding topic
@@ -39,7 +40,7 @@ func TestDiscovery_KafkaDriftAndImport(t *testing.T) {
 	seeds := kafkaCluster(t)
 	s.must(201, "POST", cat+"/brokers", owner, map[string]any{"name": "events", "kind": "kafka", "owner_team": "payments", "bootstrap_servers": seeds})
 	s.must(201, "POST", cat+"/topics", owner, map[string]any{"name": "ghost", "broker": "events", "owner_team": "payments", "partitions": 1})
-	var d api.DiscoveryResponse
+	var d discovery.Result
 	s.must(200, "GET", cat+"/brokers/events/discover", owner, nil).json(t, &d)
 	kinds := map[string]string{}
 	for _, it := range d.Drift {

@@ -30,6 +30,7 @@ import (
 	"switchboard/internal/catalog"
 	"switchboard/internal/catalog/backstage"
 	"switchboard/internal/database"
+	"switchboard/internal/discovery"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
@@ -72,6 +73,10 @@ type Config struct {
 	// Mail is where mail (verification links) goes: without a URL it is
 	// written to the log.
 	Mail mail.Config
+
+	// DiscoveryEvery is how often every broker is read again to keep its
+	// drift current (default 5m, at least 1m).
+	DiscoveryEvery time.Duration
 
 	// BodyTimeout is how long a request body may take to arrive.
 	BodyTimeout time.Duration
@@ -226,8 +231,14 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 
 	a.Catalog = catalog.New(a.DB, nil)
+	checker := &discovery.Checker{Store: a.Catalog, Client: &http.Client{Timeout: discovery.DefaultTimeout}, Log: log.With("component", "discovery")}
+	if cfg.DiscoveryEvery == 0 {
+		cfg.DiscoveryEvery = 5 * time.Minute
+	}
+	recheck := checker.StartRecheck(cfg.DiscoveryEvery)
+	a.closers = append(a.closers, func() error { recheck.Close(); return nil })
 	rest := api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, Discovery: checker, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
 	a.Catalog.OnChange(rest.PublishCatalogChange)
 	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
 		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, OpenAPI: rest.OpenAPIDocument,

@@ -715,3 +715,29 @@ func (s *Store) SetDrift(ctx context.Context, tenant uuid.UUID, broker string, i
 	s.changed(tenant, Change{Action: "updated", Ref: brokerRef})
 	return nil
 }
+
+// BrokerTarget is a broker that discovery can read.
+type BrokerTarget struct {
+	Tenant uuid.UUID
+	Name   string
+}
+
+// Brokers lists every tenant's brokers that discovery can read (RabbitMQ
+// with a management URL, Kafka). It reads across tenants, as the server.
+func (s *Store) Brokers(ctx context.Context) ([]BrokerTarget, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT tenant_id, name FROM catalog_entities
+		WHERE kind = 'broker' AND (spec->>'type' = 'kafka' OR coalesce(spec->>'management_url', '') <> '') ORDER BY tenant_id, name`)
+	if err != nil {
+		return nil, fmt.Errorf("list brokers: %w", err)
+	}
+	defer rows.Close()
+	var out []BrokerTarget
+	for rows.Next() {
+		var b BrokerTarget
+		if err := rows.Scan(&b.Tenant, &b.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
