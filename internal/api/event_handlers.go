@@ -246,18 +246,20 @@ func (a *API) subscribeLive(c echo.Context) error {
 				}
 				start = int64(r.After) + 1
 			}
-			sub, err := a.events.Subscribe(ctx, p.Tenant, start, category)
-			if err != nil {
-				return live.Source{}, err
-			}
-			src := live.Relay(ctx, sub.Events(), func(e eventstore.Event) (live.Message, error) {
-				// Encoded once for every subscriber the event reaches.
+			// Converted on the store's side: a subscriber at the head gets
+			// its message straight from the shared read, encoded once for
+			// every subscriber the event reaches.
+			sub, msgs, err := eventstore.SubscribeTo(a.events, ctx, p.Tenant, start, category, func(e eventstore.Event) (live.Message, error) {
 				b, err := e.JSON()
 				if err != nil {
 					return live.Message{}, err
 				}
 				return live.Message{Type: "event", Data: live.Encoded(b), Seq: uint64(e.Position), At: time.Now()}, nil
-			}, sub.Err, sub.Close)
+			})
+			if err != nil {
+				return live.Source{}, err
+			}
+			src := live.Source{C: msgs, Err: sub.Err, Close: sub.Close}
 			src.Resumed = r.Set
 			return src, nil
 		}})

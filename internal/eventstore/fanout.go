@@ -28,7 +28,9 @@ import (
 // (behind those still in its channel): no gap, no duplicate, and no other
 // follower held up. If a tail read fails, or the Store closes, the tail
 // lets every follower go the same way. While it follows, a subscription's
-// own goroutine only waits: the tail writes into its channel directly.
+// own goroutine only waits: the tail writes into its channel directly,
+// converted to the subscriber's own type (SubscribeTo), so nothing stands
+// between the shared read and the subscriber's channel.
 
 // fanout holds the tails of the Store.
 type fanout struct {
@@ -50,7 +52,7 @@ type tail struct {
 type follower struct {
 	t        *tail
 	category string
-	out      chan<- Event // the subscription's channel
+	d        *delivery // puts events into the subscription's channel
 	// next is the position after the last event the tail put into out
 	// (at first, where the subscription was): the tail hands it only
 	// positions from here on. Guarded by t.mu while the follower is on the
@@ -65,7 +67,7 @@ type follower struct {
 // a follower of the tenant's tail, starting the tail if there is none. It
 // returns nil when the tail has read past next (the subscription reads
 // again) or the Store is closing.
-func (s *Store) follow(tenant uuid.UUID, category string, next int64, out chan<- Event) *follower {
+func (s *Store) follow(tenant uuid.UUID, category string, next int64, d *delivery) *follower {
 	s.fan.mu.Lock()
 	defer s.fan.mu.Unlock()
 	t := s.fan.tails[tenant]
@@ -93,7 +95,7 @@ func (s *Store) follow(tenant uuid.UUID, category string, next int64, out chan<-
 	if t.next > next {
 		return nil
 	}
-	f := &follower{t: t, category: category, out: out, next: next, gone: make(chan struct{})}
+	f := &follower{t: t, category: category, d: d, next: next, gone: make(chan struct{})}
 	t.followers[f] = struct{}{}
 	return f
 }
@@ -196,15 +198,15 @@ func (t *tail) hand(events []Event, head int64, last bool) {
 			if e.Position < f.next || (f.category != "" && f.category != cat) {
 				continue
 			}
-			select {
-			case f.out <- *e:
+			if f.d.offer(*e) {
 				f.next = e.Position + 1
-			default:
-				// Too slow: it goes back to its own reads from where it
-				// is, and holds up no one.
-				delete(t.followers, f)
-				close(f.gone)
+				continue
 			}
+			// Too slow (or its conversion failed, which ends it): it
+			// goes back to its own reads from where it is, and holds up
+			// no one.
+			delete(t.followers, f)
+			close(f.gone)
 		}
 		t.next = e.Position + 1
 	}

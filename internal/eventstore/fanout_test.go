@@ -228,3 +228,44 @@ func firstType(es []Event, typ string) int {
 	}
 	return -1
 }
+
+// SubscribeTo delivers converted values, from catch-up reads and from the
+// shared tail alike, in position order; a conversion that fails ends the
+// subscription with its error.
+func TestSubscribeTo_ConvertsAndEndsOnAFailedConversion(t *testing.T) {
+	s, db := newStore(t, testConfig())
+	tenant := newTenant(t, db)
+	ctx := context.Background()
+	mustAppend(t, s, tenant, "order-1", Any(), ev("E", 1))
+	errBoom := fmt.Errorf("boom")
+	sub, out, err := SubscribeTo(s, ctx, tenant, 0, "", func(e Event) (int64, error) {
+		if e.Position == 3 {
+			return 0, errBoom
+		}
+		return e.Position * 10, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if v := <-out; v != 10 {
+		t.Fatalf("first value %d, want 10 (catch-up, converted)", v)
+	}
+	waitFollowers(t, s, tenant, 1)
+	mustAppend(t, s, tenant, "order-1", Any(), ev("E", 2))
+	if v := <-out; v != 20 {
+		t.Fatalf("second value %d, want 20 (from the shared read, converted)", v)
+	}
+	mustAppend(t, s, tenant, "order-1", Any(), ev("E", 3))
+	select {
+	case v, ok := <-out:
+		if ok {
+			t.Fatalf("got %d after a failed conversion", v)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the subscription did not end after its conversion failed")
+	}
+	if sub.Err() != errBoom {
+		t.Fatalf("Err() = %v, want the conversion's error", sub.Err())
+	}
+}

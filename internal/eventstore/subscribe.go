@@ -68,7 +68,7 @@ func (b *broker) wakeAll() {
 // position: first the stored events (catch-up), then new ones as the
 // sequencer positions them (live), each exactly once and in position order.
 type Subscription struct {
-	events chan Event
+	events chan Event // Subscribe's channel; nil for SubscribeTo
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done is closed
@@ -107,6 +107,29 @@ func (sub *Subscription) Close() {
 // keep up holds its own subscription back and nothing else. It ends when
 // ctx ends, on Close, or when the Store closes.
 func (s *Store) Subscribe(ctx context.Context, tenant uuid.UUID, from int64, category string) (*Subscription, error) {
+	sub, events, err := subscribe(s, ctx, tenant, from, category, func(e Event) (Event, error) { return e, nil })
+	if sub != nil {
+		sub.events = events
+	}
+	return sub, err
+}
+
+// SubscribeTo is Subscribe delivering each event converted by conv into a
+// channel of the caller's type, with no goroutine between the store and
+// that channel: a subscriber at the head of the log gets conv's value
+// straight from the shared read. conv runs on the store's goroutines, once
+// per event and subscription; it must be quick and must not block. An
+// error from conv ends the subscription with that error. The channel is
+// closed when the subscription ends.
+func SubscribeTo[T any](s *Store, ctx context.Context, tenant uuid.UUID, from int64, category string, conv func(Event) (T, error)) (*Subscription, <-chan T, error) {
+	sub, out, err := subscribe(s, ctx, tenant, from, category, conv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sub, out, nil
+}
+
+func subscribe[T any](s *Store, ctx context.Context, tenant uuid.UUID, from int64, category string, conv func(Event) (T, error)) (*Subscription, chan T, error) {
 	f := problem.Fields{}
 	if from < 0 {
 		f.Add("from_position", "must not be negative")
@@ -117,41 +140,98 @@ func (s *Store) Subscribe(ctx context.Context, tenant uuid.UUID, from int64, cat
 		}
 	}
 	if err := f.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sub := &Subscription{
-		events: make(chan Event, s.cfg.SubscriptionBuffer),
-		cancel: cancel,
-		done:   make(chan struct{}),
-	}
+	out := make(chan T, s.cfg.SubscriptionBuffer)
+	sub := &Subscription{cancel: cancel, done: make(chan struct{})}
 	s.startMu.Lock()
 	if s.closed.Load() {
 		s.startMu.Unlock()
 		cancel()
-		return nil, problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
+		return nil, nil, problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
 	}
 	s.wg.Add(1)
 	s.startMu.Unlock()
 	stopWithStore := context.AfterFunc(s.life, cancel)
+	d := newDelivery(ctx, cancel, out, conv)
 	go func() {
 		defer s.wg.Done()
 		defer close(sub.done)
-		defer close(sub.events)
+		defer close(out)
 		defer stopWithStore()
-		sub.err = s.deliver(ctx, sub.events, tenant, from, category)
+		sub.err = s.deliver(ctx, d, tenant, from, category)
+		if err := d.failed(); err != nil {
+			sub.err = err
+		}
 		if sub.err == nil && s.life.Err() != nil {
 			sub.err = problem.Errorf(problem.CodeUnavailable, "the event store is shutting down")
 		}
 	}()
-	return sub, nil
+	return sub, out, nil
+}
+
+// delivery puts a subscription's events into its channel, converted: send
+// waits for room (the subscription's own reads), offer does not (the
+// shared tail, which must not be held up by one subscriber).
+type delivery struct {
+	send  func(Event) bool // false: the subscription ends
+	offer func(Event) bool
+	// failed is conv's error, once it failed (the subscription ends).
+	failed func() error
+}
+
+func newDelivery[T any](ctx context.Context, cancel context.CancelFunc, out chan T, conv func(Event) (T, error)) *delivery {
+	var mu sync.Mutex // guards convErr
+	var convErr error
+	fail := func(err error) {
+		mu.Lock()
+		if convErr == nil {
+			convErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	return &delivery{
+		send: func(e Event) bool {
+			v, err := conv(e)
+			if err != nil {
+				fail(err)
+				return false
+			}
+			select {
+			case out <- v:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		},
+		offer: func(e Event) bool {
+			v, err := conv(e)
+			if err != nil {
+				fail(err)
+				return false
+			}
+			select {
+			case out <- v:
+				return true
+			default:
+				return false
+			}
+		},
+		failed: func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			return convErr
+		},
+	}
 }
 
 // deliver runs a subscription until ctx ends (nil) or reads keep failing.
 // It catches up on its own reads and, at the head, follows its tenant's
 // tail (fanout.go), which is woken by new positions; let go by the tail,
 // it reads on its own again.
-func (s *Store) deliver(ctx context.Context, out chan<- Event, tenant uuid.UUID, next int64, category string) error {
+func (s *Store) deliver(ctx context.Context, d *delivery, tenant uuid.UUID, next int64, category string) error {
 	page := min(s.cfg.SubscriptionBuffer, s.cfg.MaxPageSize)
 	failures := 0
 	for {
@@ -174,9 +254,7 @@ func (s *Store) deliver(ctx context.Context, out chan<- Event, tenant uuid.UUID,
 		}
 		failures = 0
 		for _, e := range events {
-			select {
-			case out <- e:
-			case <-ctx.Done():
+			if !d.send(e) {
 				return nil
 			}
 			next = e.Position + 1
@@ -186,7 +264,7 @@ func (s *Store) deliver(ctx context.Context, out chan<- Event, tenant uuid.UUID,
 		}
 		// Everything up to the head this read saw is delivered.
 		next = max(next, head+1)
-		f := s.follow(tenant, category, next, out)
+		f := s.follow(tenant, category, next, d)
 		if f == nil {
 			if s.life.Err() != nil {
 				return nil
