@@ -192,33 +192,32 @@ func newDelivery[T any](ctx context.Context, cancel context.CancelFunc, out chan
 		mu.Unlock()
 		cancel()
 	}
-	return &delivery{
-		send: func(e Event) bool {
-			v, err := conv(e)
-			if err != nil {
-				fail(err)
-				return false
-			}
-			select {
-			case out <- v:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		},
-		offer: func(e Event) bool {
-			v, err := conv(e)
-			if err != nil {
-				fail(err)
-				return false
-			}
+	// put converts e and puts it into out; wait says whether to wait for
+	// room (until ctx ends) or give up at once.
+	put := func(e Event, wait bool) bool {
+		v, err := conv(e)
+		if err != nil {
+			fail(err)
+			return false
+		}
+		if !wait {
 			select {
 			case out <- v:
 				return true
 			default:
 				return false
 			}
-		},
+		}
+		select {
+		case out <- v:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return &delivery{
+		send:  func(e Event) bool { return put(e, true) },
+		offer: func(e Event) bool { return put(e, false) },
 		failed: func() error {
 			mu.Lock()
 			defer mu.Unlock()
