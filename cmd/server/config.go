@@ -14,8 +14,10 @@ import (
 
 	"switchboard/internal/app"
 	"switchboard/internal/database"
+	"switchboard/internal/egress"
 	"switchboard/internal/lockd"
 	"switchboard/internal/mail"
+	"switchboard/internal/secrets"
 )
 
 // config is everything the server reads from its environment and flags;
@@ -47,6 +49,8 @@ type config struct {
 	// AllowSuperuser (SWITCHBOARD_DATABASE_ALLOW_SUPERUSER) runs on a
 	// database role that bypasses row-level security.
 	AllowSuperuser bool
+	SecretKeys     string // SWITCHBOARD_SECRET_KEYS: id:base64key,... sealing broker credentials; empty: DataDir/secret-keys
+	EgressDeny     string // SWITCHBOARD_EGRESS_DENY: CIDRs the server's own connections (brokers, health checks) must not reach
 	SMTPURL        string // SWITCHBOARD_SMTP_URL: smtp(s)://user:pass@host:port; empty: mail goes to the log
 	MailFrom       string // SWITCHBOARD_MAIL_FROM: the sender of mail
 }
@@ -67,6 +71,8 @@ func loadConfig(args []string) (config, error) {
 		MetricsToken: os.Getenv("SWITCHBOARD_METRICS_TOKEN"),
 		MetricsAddr:  os.Getenv("SWITCHBOARD_METRICS_ADDR"),
 		SMTPURL:      os.Getenv("SWITCHBOARD_SMTP_URL"),
+		SecretKeys:   os.Getenv(secrets.EnvVar),
+		EgressDeny:   os.Getenv(egress.EnvVar),
 		MailFrom:     os.Getenv("SWITCHBOARD_MAIL_FROM"),
 		RaftTimeout:  500 * time.Millisecond,
 	}
@@ -105,6 +111,7 @@ func loadConfig(args []string) (config, error) {
 	fs.BoolVar(&c.AllowSuperuser, "database-allow-superuser", c.AllowSuperuser, "run even on a database role that bypasses row-level security ("+database.AllowSuperuserSetting+")")
 	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server for mail, smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty writes mail to the log (SWITCHBOARD_SMTP_URL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender of mail, e.g. Switchboard <switchboard@example.com> (SWITCHBOARD_MAIL_FROM)")
+	fs.StringVar(&c.EgressDeny, "egress-deny", c.EgressDeny, "networks the server's own connections to brokers and health checks must not reach, CIDRs comma-separated, e.g. 169.254.0.0/16,10.0.0.0/8 ("+egress.EnvVar+")")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -151,6 +158,9 @@ func (c *config) validate() error {
 	}
 	if c.SMTPURL != "" && c.MailFrom == "" {
 		return errors.New("SWITCHBOARD_MAIL_FROM is required with SWITCHBOARD_SMTP_URL")
+	}
+	if _, err := egress.New(egress.ParseList(c.EgressDeny)); err != nil {
+		return err
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		return errors.New("SWITCHBOARD_METRICS_TOKEN must be at least 16 characters")
@@ -222,5 +232,6 @@ func (c *config) app() (app.Config, error) {
 	return app.Config{Addr: c.Addr, DatabaseURL: c.DatabaseURL, DataDir: c.DataDir, BaseURL: c.BaseURL, JWTKey: c.JWTKey,
 		TrustProxy: c.TrustProxy, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftPeers: peers, RaftJoin: c.RaftJoin,
 		RaftTimeout: c.RaftTimeout, PeerURLs: peerURLs, Operators: ops, MetricsToken: c.MetricsToken, MetricsAddr: c.MetricsAddr,
-		AllowSuperuser: c.AllowSuperuser, Mail: mail.Config{URL: c.SMTPURL, From: c.MailFrom}}, nil
+		AllowSuperuser: c.AllowSuperuser, Mail: mail.Config{URL: c.SMTPURL, From: c.MailFrom},
+		SecretKeys: c.SecretKeys, EgressDeny: egress.ParseList(c.EgressDeny)}, nil
 }

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"switchboard/internal/api"
+	"switchboard/internal/app"
 	"switchboard/internal/catalog"
 	"switchboard/internal/tenancy"
 )
@@ -153,4 +157,91 @@ func tenantID(t testing.TB, s *testServer, slug string) uuid.UUID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// A broker's credentials are sealed at rest: never answered, audited or
+// kept in the clear, and the server's own connections get them back.
+func TestCatalog_BrokerCredentialsAreSealed(t *testing.T) {
+	t.Parallel()
+	s, owner := catalogServer(t)
+	var broker api.EntityBody
+	s.must(201, "POST", cat+"/brokers", owner, map[string]any{"name": "main-rabbit", "kind": "rabbitmq", "owner_team": "payments",
+		"url": "amqp://app:s3cret-pass@10.0.0.9:5672/", "management_url": "http://admin:mgmt-pass@10.0.0.9:15672/"}).json(t, &broker)
+	if broker.URL != "amqp://10.0.0.9:5672/" || broker.ManagementURL != "http://10.0.0.9:15672/" || broker.HasCredentials == nil || !*broker.HasCredentials {
+		t.Fatalf("broker answered %+v", broker)
+	}
+	for _, path := range []string{cat + "/brokers/main-rabbit", cat + "/brokers", cat + "/audit", cat + "/catalog/export", cat + "/topology"} {
+		if r := s.must(200, "GET", path, owner, nil); strings.Contains(string(r.Body), "s3cret") || strings.Contains(string(r.Body), "mgmt-pass") {
+			t.Fatalf("%s shows a password: %s", path, r.Body)
+		}
+	}
+	var raw []byte
+	if err := s.DB.Pool.QueryRow(t.Context(), `SELECT credentials FROM catalog_entities WHERE ref = 'broker:main-rabbit'`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "s3cret") {
+		t.Fatal("the password is stored in the clear")
+	}
+	tenant := tenantID(t, s, "acme")
+	creds, err := s.App.Catalog.Credentials(t.Context(), tenant, "main-rabbit")
+	if err != nil || creds.Password != "s3cret-pass" || creds.ManagementPassword != "mgmt-pass" || creds.Username != "app" {
+		t.Fatalf("credentials %+v, %v", creds, err)
+	}
+	// A patch that does not name the URL keeps the credentials; a new URL
+	// with a user replaces them.
+	s.must(200, "PATCH", cat+"/brokers/main-rabbit", owner, map[string]any{"description": "the main one"})
+	if creds, _ = s.App.Catalog.Credentials(t.Context(), tenant, "main-rabbit"); creds.Password != "s3cret-pass" {
+		t.Fatalf("a patch lost the credentials: %+v", creds)
+	}
+	s.must(200, "PATCH", cat+"/brokers/main-rabbit", owner, map[string]any{"url": "amqp://other:next-pass@10.0.0.9:5672/"})
+	if creds, _ = s.App.Catalog.Credentials(t.Context(), tenant, "main-rabbit"); creds.Password != "next-pass" {
+		t.Fatalf("a new URL did not replace the credentials: %+v", creds)
+	}
+}
+
+// Health checks run on their own and show on the service and the graph;
+// the egress deny-list refuses a host the server must not reach.
+func TestCatalog_HealthChecksAndTheEgressDenyList(t *testing.T) {
+	t.Parallel()
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+	defer healthy.Close()
+	s, owner := catalogServer(t)
+	s.must(201, "POST", cat+"/services", owner, map[string]any{"name": "up", "owner_team": "payments",
+		"health_check": map[string]any{"url": healthy.URL + "/healthz", "interval_seconds": 5}})
+	s.must(201, "POST", cat+"/services", owner, map[string]any{"name": "down", "owner_team": "payments",
+		"health_check": map[string]any{"url": "http://127.0.0.1:1/healthz", "interval_seconds": 5}})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var up, down api.EntityBody
+		s.must(200, "GET", cat+"/services/up", owner, nil).json(t, &up)
+		s.must(200, "GET", cat+"/services/down", owner, nil).json(t, &down)
+		if up.Health != nil && down.Health != nil {
+			if up.Health.Status != "up" || down.Health.Status != "down" || down.Health.Error != "connection refused" {
+				t.Fatalf("health: up %+v, down %+v", up.Health, down.Health)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no health check result within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var topo catalog.Topology
+	s.must(200, "GET", cat+"/topology", owner, nil).json(t, &topo)
+	for _, n := range topo.Nodes {
+		if n.ID == "service:down" && n.Status != "down" {
+			t.Fatalf("service:down drawn %s", n.Status)
+		}
+	}
+
+	guarded := newTestServer(t, func(c *app.Config) { c.EgressDeny = []string{"127.0.0.0/8", "169.254.169.254"} })
+	tok := guarded.signup("owner@acme.test", "acme")
+	guarded.must(201, "POST", cat+"/teams", tok, map[string]string{"slug": "payments", "name": "Payments"})
+	p := wantProblem(t, guarded.do("POST", cat+"/services", tok, map[string]any{"name": "meta", "owner_team": "payments",
+		"health_check": map[string]any{"url": "http://169.254.169.254/latest/meta-data", "interval_seconds": 5}}), 422, "unprocessable")
+	if p.Errors["health_check.url"] == "" {
+		t.Fatalf("the refusal names no field: %+v", p)
+	}
+	wantProblem(t, guarded.do("POST", cat+"/brokers", tok, map[string]any{"name": "local", "kind": "kafka", "owner_team": "payments",
+		"bootstrap_servers": []string{"localhost:9092"}}), 422, "unprocessable")
 }

@@ -31,13 +31,16 @@ import (
 	"switchboard/internal/catalog/backstage"
 	"switchboard/internal/database"
 	"switchboard/internal/discovery"
+	"switchboard/internal/egress"
 	"switchboard/internal/eventstore"
+	"switchboard/internal/health"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
 	"switchboard/internal/lockd"
 	"switchboard/internal/mail"
 	"switchboard/internal/pgembed"
 	"switchboard/internal/rbac"
+	"switchboard/internal/secrets"
 	"switchboard/internal/tenancy"
 	"switchboard/internal/ui"
 	"switchboard/internal/web"
@@ -74,6 +77,13 @@ type Config struct {
 	// written to the log.
 	Mail mail.Config
 
+	// SecretKeys seal broker credentials at rest ("id:base64key,...", the
+	// first seals); empty: DataDir/secret-keys, made on first start.
+	SecretKeys string
+	// EgressDeny lists the networks (CIDRs, addresses) the server's own
+	// connections to brokers and health checks must not reach.
+	EgressDeny []string
+
 	// DiscoveryEvery is how often every broker is read again to keep its
 	// drift current (default 5m, at least 1m).
 	DiscoveryEvery time.Duration
@@ -106,6 +116,7 @@ type App struct {
 	Web      *web.Server
 	Registry *prometheus.Registry
 
+	health  *health.Checker
 	log     *slog.Logger
 	ln      net.Listener
 	srv     *http.Server
@@ -230,8 +241,25 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Live.Start()
 	a.closers = append(a.closers, func() error { a.Live.Close(); return nil })
 
-	a.Catalog = catalog.New(a.DB, nil)
-	checker := &discovery.Checker{Store: a.Catalog, Client: &http.Client{Timeout: discovery.DefaultTimeout}, Log: log.With("component", "discovery")}
+	keys, err := secrets.Load(cfg.SecretKeys, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	guard, err := egress.New(cfg.EgressDeny)
+	if err != nil {
+		return nil, err
+	}
+	a.Catalog = catalog.New(a.DB, keys)
+	a.Catalog.CheckHosts(guard.CheckURL)
+	if n, err := a.Catalog.Reseal(ctx); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("broker credentials sealed again with the current secrets key", "count", n)
+	}
+	checker := &discovery.Checker{Store: a.Catalog, Client: guard.HTTPClient(discovery.DefaultTimeout), Dial: guard.DialContext, Log: log.With("component", "discovery")}
+	a.health = health.New(health.Config{Client: guard.HTTPClient(0), Log: log.With("component", "health")}, a.healthTargets, a.recordHealth)
+	a.health.Start()
+	a.closers = append(a.closers, func() error { a.health.Close(); return nil })
 	if cfg.DiscoveryEvery == 0 {
 		cfg.DiscoveryEvery = 5 * time.Minute
 	}
@@ -343,4 +371,22 @@ func sweepEvery(ctx context.Context, log *slog.Logger, what string, every time.D
 			}
 		}
 	}
+}
+
+// healthTargets lists the health checks services declare.
+func (a *App) healthTargets(ctx context.Context) ([]health.Target, error) {
+	ts, err := a.Catalog.HealthTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]health.Target, len(ts))
+	for i, t := range ts {
+		out[i] = health.Target{Tenant: t.Tenant, Service: t.Service, URL: t.URL, Interval: t.Interval}
+	}
+	return out, nil
+}
+
+// recordHealth keeps a check's result on its service.
+func (a *App) recordHealth(ctx context.Context, r health.Result) error {
+	return a.Catalog.SetHealth(ctx, r.Tenant, r.Service, catalog.Health{Status: r.Status, CheckedAt: r.CheckedAt, Error: r.Error})
 }

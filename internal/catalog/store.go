@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +40,98 @@ type Store struct {
 	db       *database.DB
 	seal     Sealer
 	onChange func(tenant uuid.UUID, c Change)
+	// checkHost refuses a host the server must not connect to (the egress
+	// deny-list); nil: any.
+	checkHost func(ctx context.Context, host string) error
+}
+
+// CheckHosts sets fn to refuse, when an entity is saved, the hosts of its
+// URLs the server would connect to (health checks, brokers) that it must
+// not reach. Set it before serving.
+func (s *Store) CheckHosts(fn func(ctx context.Context, host string) error) { s.checkHost = fn }
+
+// checkHosts asks checkHost about every host e makes the server connect to.
+func (s *Store) checkHosts(ctx context.Context, e *Entity) error {
+	if s.checkHost == nil {
+		return nil
+	}
+	hosts := map[string]string{} // host → field
+	add := func(field, raw string) {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			hosts[u.Hostname()] = field
+		}
+	}
+	switch {
+	case e.Service != nil && e.Service.HealthCheck != nil:
+		add("health_check.url", e.Service.HealthCheck.URL)
+	case e.Broker != nil:
+		add("url", e.Broker.URL)
+		add("management_url", e.Broker.ManagementURL)
+		for i, seed := range e.Broker.BootstrapServers {
+			if h, _, err := net.SplitHostPort(seed); err == nil {
+				hosts[h] = fmt.Sprintf("bootstrap_servers[%d]", i)
+			}
+		}
+	}
+	for h, field := range hosts {
+		if err := s.checkHost(ctx, h); err != nil {
+			pe, ok := problem.As(err)
+			if !ok {
+				return err
+			}
+			return &problem.Error{Code: problem.CodeUnprocessable, Message: pe.Message, Fields: map[string]string{field: pe.Message}}
+		}
+	}
+	return nil
+}
+
+// Reseal seals again, with the key that seals now, every broker's
+// credentials sealed with an older one (the end of a key rotation), and
+// returns how many it re-sealed.
+func (s *Store) Reseal(ctx context.Context) (int, error) {
+	st, ok := s.seal.(interface{ Stale([]byte) bool })
+	if !ok {
+		return 0, nil
+	}
+	type row struct {
+		tenant, id uuid.UUID
+		sealed     []byte
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT tenant_id, id, credentials FROM catalog_entities WHERE credentials IS NOT NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("read credentials: %w", err)
+	}
+	var stale []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.tenant, &r.id, &r.sealed); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if st.Stale(r.sealed) {
+			stale = append(stale, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, r := range stale {
+		aad := credsAAD(r.tenant, r.id)
+		plain, err := s.seal.Open(r.sealed, aad)
+		if err != nil {
+			return 0, fmt.Errorf("open credentials of %s: %w", r.id, err)
+		}
+		sealed, err := s.seal.Seal(plain, aad)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := s.db.Pool.Exec(ctx, `UPDATE catalog_entities SET credentials = $3 WHERE tenant_id = $1 AND id = $2 AND credentials = $4`,
+			r.tenant, r.id, sealed, r.sealed); err != nil {
+			return 0, fmt.Errorf("re-seal credentials: %w", err)
+		}
+	}
+	return len(stale), nil
 }
 
 // New returns a Store on db; seal keeps broker credentials (nil: brokers
@@ -287,6 +381,9 @@ func (s *Store) Create(ctx context.Context, tenant uuid.UUID, e Entity, creds *B
 	if err := allow(ctx, e.Object(tenant)); err != nil {
 		return Entity{}, err
 	}
+	if err := s.checkHosts(ctx, &e); err != nil {
+		return Entity{}, err
+	}
 	var out row
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		if err := checkReferences(ctx, tx, tenant, &e); err != nil {
@@ -445,6 +542,9 @@ func (s *Store) Update(ctx context.Context, tenant uuid.UUID, ref Ref, ifVersion
 	next.Namespace = ref.Namespace
 	normalize(&next)
 	if err := validate(&next); err != nil {
+		return Entity{}, err
+	}
+	if err := s.checkHosts(ctx, &next); err != nil {
 		return Entity{}, err
 	}
 	var out row
