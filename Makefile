@@ -37,6 +37,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'EventAppend' -benchtime 5000x ./internal/api/
 	$(GO) test -run '^$$' -bench 'LiveFanout' -benchtime 100x -timeout 10m ./internal/api/
 	$(GO) test -run '^$$' -bench '^BenchmarkCatalog$$' -benchtime 100x ./internal/api/
+	$(GO) test -run '^$$' -bench 'TopologyPage' -benchtime 3x ./e2e/
 	$(GO) test -run '^$$' -bench . ./internal/web/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/eventstore/
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/lockd/

@@ -9,7 +9,8 @@ import (
 )
 
 func TestFS_HoldsServedFiles(t *testing.T) {
-	for _, name := range []string{"app.css", "app.js", "live.js", "fragments.js", "streams.js", "tables.js", "vendor/htmx.min.js", "vendor/README.md"} {
+	for _, name := range []string{"app.css", "app.js", "live.js", "fragments.js", "streams.js", "tables.js", "topology.js", "catalog.js",
+		"vendor/htmx.min.js", "vendor/cytoscape.min.js", "vendor/cytoscape-dagre.min.js", "vendor/README.md"} {
 		b, err := fs.ReadFile(static.FS, name)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)

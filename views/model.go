@@ -71,6 +71,10 @@ const (
 	SectionStreams = "streams"
 	// SectionKV is the key-value space.
 	SectionKV = "kv"
+	// SectionCatalog is the catalog: entities by kind, imports.
+	SectionCatalog = "catalog"
+	// SectionTopology is the topology graph.
+	SectionTopology = "topology"
 )
 
 // NavItem is one entry of the section nav.
@@ -85,6 +89,8 @@ func Sections() []NavItem {
 		{SectionOverview, "Overview"},
 		{SectionTeams, "Teams"},
 		{SectionMembers, "Members"},
+		{SectionTopology, "Topology"},
+		{SectionCatalog, "Catalog"},
 		{SectionStreams, "Event streams"},
 		{SectionKV, "Key-value"},
 		{SectionCoordination, "Locks & elections"},
