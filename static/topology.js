@@ -120,7 +120,11 @@
 
   function nodeClasses(n) {
     var c = ["status-" + (n.status || "ok")];
-    if (problemCodes(n).length) { c.push("has-problems"); }
+    var codes = problemCodes(n);
+    if (codes.length) { c.push("has-problems"); }
+    // Drift (the broker holds something else than declared) is marked
+    // apart from other problems: the catalog, not the service, is wrong.
+    if (codes.indexOf("drift") >= 0) { c.push("has-drift"); }
     return c.join(" ");
   }
 
@@ -175,6 +179,7 @@
         "width": 26, "height": 26, "min-zoomed-font-size": 7,
         "border-width": 1, "border-color": "#495057" } },
       { selector: "node.has-problems", style: { "border-width": 3, "border-color": DEAD_LETTER_COLOR } },
+      { selector: "node.has-drift", style: { "border-style": "double", "border-width": 5, "border-color": "#7048e8" } },
       { selector: "node.status-missing", style: { "border-style": "dashed", "background-opacity": 0.5 } },
       { selector: "node:selected", style: { "overlay-color": "#1971c2", "overlay-opacity": 0.25, "overlay-padding": 6 } },
       { selector: "node.picked", style: { "overlay-color": "#1971c2", "overlay-opacity": 0.4, "overlay-padding": 8 } },

@@ -147,3 +147,16 @@ test("a broker form shows the fields of its type", () => {
   assert.deepStrictEqual(catalogForms.brokerFields("kafka"), ["bootstrap_servers"]);
   assert.deepStrictEqual(catalogForms.brokerFields("rabbitmq"), ["url", "vhost", "management_url"]);
 });
+
+test("a node with drift is marked apart from other problems", () => {
+  const els = topo.elementsFrom({
+    nodes: [
+      { id: "topic:ghost", kind: "topic", name: "ghost", status: "warning", problems: [{ code: "drift", message: "missing on the broker" }] },
+      { id: "queue:q", kind: "queue", name: "q", status: "warning", problems: [{ code: "no_consumer", message: "x" }] },
+    ],
+    edges: [],
+  });
+  const byId = Object.fromEntries(els.nodes.map((n) => [n.data.id, n]));
+  assert.match(byId["topic:ghost"].classes, /has-drift/);
+  assert.doesNotMatch(byId["queue:q"].classes, /has-drift/);
+});
