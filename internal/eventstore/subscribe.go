@@ -157,8 +157,10 @@ func subscribe[T any](s *Store, ctx context.Context, tenant uuid.UUID, from int6
 	d := newDelivery(ctx, cancel, out, conv)
 	go func() {
 		defer s.wg.Done()
-		defer close(sub.done)
+		// Deferred calls run last first: done is closed, with err set,
+		// before out, so a reader that sees out closed finds Err's answer.
 		defer close(out)
+		defer close(sub.done)
 		defer stopWithStore()
 		sub.err = s.deliver(ctx, d, tenant, from, category)
 		if err := d.failed(); err != nil {
