@@ -889,11 +889,15 @@ func TestBrowser_ConsoleAsANewUser(t *testing.T) {
 			b.fail(t, "flash %q after writing a key", f)
 		}
 		first := value(t, b, "read the key's revision", chromedp.AttributeValue(chromedp.CSS(`tr[data-key="flags/checkout"]`), "data-revision")).Value
+		// Live first: when the stream connects the list is drawn again (150
+		// ms later), and a click on the row it replaces would be lost.
+		b.waitFor(t, "the key list to go live", `document.querySelector('[data-testid="kv-keys"]').getAttribute('data-live') === 'on'`)
+		b.do(t, "let the list be drawn again", chromedp.Sleep(300*time.Millisecond))
+		b.waitFor(t, "the list's reload to end", `!document.querySelector('.htmx-request')`)
 		b.do(t, "open it for editing",
 			chromedp.Click(chromedp.CSS(`tr[data-key="flags/checkout"] [data-testid="kv-edit"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="kv-form-revision"]`)),
 		)
-		b.waitFor(t, "the key list to go live", `document.querySelector('[data-testid="kv-keys"]').getAttribute('data-live') === 'on'`)
 		rev, err := strconv.ParseUint(first, 10, 64)
 		mustOK(t, "read the revision", err)
 		other, err := api.PutKV(ctx, "acme", "flags/checkout", map[string]any{"enabled": "someone else"}, client.PutKVOptions{IfRevision: rev})

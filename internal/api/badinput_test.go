@@ -177,7 +177,7 @@ func TestBadInput_RefusedWithProblemAndNothingWritten(t *testing.T) {
 		{"login: unknown field", "", "POST", login, map[string]string{"email": "owner@acme.test", "password": "correct horse battery", "otp": "1"}, nil, 400, "invalid", "otp"},
 		{"login: email is a number", "", "POST", login, map[string]any{"email": 5, "password": "correct horse battery"}, nil, 400, "invalid", "email"},
 		// An address no account can have is wrong credentials, like any other.
-		{"login: email with NUL", "", "POST", login, map[string]string{"email": "own\x00er@acme.test", "password": "correct horse battery"}, nil, 401, "unauthenticated", ""},
+		{"login: email with NUL", "", "POST", login, map[string]string{"email": "own\x00er@acme.test", "password": "correct horse battery"}, nil, 400, "invalid", "email"},
 
 		// Teams.
 		{"team: duplicate slug", "owner", "POST", teams, map[string]string{"slug": "core", "name": "Core again"}, nil, 409, "conflict", ""},

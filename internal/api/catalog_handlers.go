@@ -162,7 +162,9 @@ func entityOf(kind string, b EntityBody) (catalog.Entity, *catalog.BrokerCredent
 		}
 		if b.SASL != nil {
 			br.SASL = &catalog.KafkaSASL{Mechanism: b.SASL.Mechanism, Username: b.SASL.Username}
-			c.Username, c.Password = b.SASL.Username, b.SASL.Password
+			if b.SASL.Password != "" { // a read answer sent back has none: the stored one stays
+				c.Username, c.Password = b.SASL.Username, b.SASL.Password
+			}
 		}
 		if c != (catalog.BrokerCredentials{}) {
 			creds = &c
@@ -289,6 +291,9 @@ func (a *API) patchEntity(kind string) echo.HandlerFunc {
 		var patch map[string]any
 		if err := decodeJSON(c, &patch); err != nil {
 			return err
+		}
+		if patch == nil {
+			return problem.Errorf(problem.CodeInvalid, "a merge patch must be a JSON object of the fields to change")
 		}
 		ctx, p, ref := c.Request().Context(), principal(c), a.entityRef(c, kind)
 		for attempt := 0; ; attempt++ {

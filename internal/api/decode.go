@@ -76,10 +76,64 @@ func DecodeStrict(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return problem.Errorf(problem.CodeInvalid, "the request body is not valid UTF-8 text")
 	}
-	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true), jsonv2.WithUnmarshalers(strictStrings)); err != nil {
 		return describeDecodeError(err)
 	}
+	// A NUL anywhere else (a member name, data kept as it came).
+	if hasNULEscape(body) {
+		return problem.Errorf(problem.CodeInvalid, "the request body holds a NUL character (\\u0000), which no text here may hold")
+	}
 	return nil
+}
+
+// stringRule is a string strictStrings refuses, said of its field.
+type stringRule string
+
+func (r stringRule) Error() string { return string(r) }
+
+// strictStrings reads every string of a request: null where a string is
+// expected is refused (left to the default it would read as "", which the
+// caller did not write; optional fields are pointers, where null is nil),
+// and so is a NUL character, which PostgreSQL stores in no text.
+var strictStrings = jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, s *string) error {
+	switch dec.PeekKind() {
+	case 'n':
+		return stringRule("must be a string, not null (leave the member out instead)")
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		v := tok.String()
+		if strings.ContainsRune(v, 0) {
+			return stringRule("must not hold a NUL character")
+		}
+		*s = v
+		return nil
+	}
+	return jsonv2.SkipFunc
+})
+
+// hasNULEscape reports whether a JSON text holds the escape \u0000 (a raw
+// NUL is not valid JSON). PostgreSQL stores no NUL in text or jsonb, so such
+// a string could not be kept; \\u0000 (an escaped backslash, then u0000)
+// is text and passes.
+func hasNULEscape(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		slashes := 0
+		for k := at; k >= 0 && body[k] == '\\'; k-- {
+			slashes++
+		}
+		if slashes%2 == 1 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // fieldName turns a JSON pointer (/events/0/type) into the field path the
@@ -120,6 +174,10 @@ func describeDecodeError(err error) error {
 		field := fieldName(sem.JSONPointer)
 		if errors.Is(sem.Err, jsonv2.ErrUnknownName) {
 			return problem.Invalid(map[string]string{field: "is not a known field"})
+		}
+		var rule stringRule
+		if errors.As(sem.Err, &rule) && field != "" {
+			return problem.Invalid(map[string]string{field: string(rule)})
 		}
 		if sem.GoType == nil {
 			break

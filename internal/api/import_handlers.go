@@ -53,6 +53,11 @@ func (a *API) importCatalog(c echo.Context) error {
 		return problem.Errorf(problem.CodeTooLarge, "a catalog file is at most %d bytes", MaxImportBytes)
 	}
 	p := principal(c)
+	// A caller who may register nothing may not import either (nor leave
+	// a failed result in place of a team's last one).
+	if !a.mayOnSome(c, rbac.Create, "catalog") && !a.mayOnSome(c, rbac.Create, catalog.KindService) {
+		return problem.Errorf(problem.CodeForbidden, "a %s may not import a catalog", p.Role)
+	}
 	res, err := backstage.Apply(req.Context(), a.catalog, p.Tenant, source, body, dryRun, a.importAllow(c))
 	if err != nil {
 		return err
@@ -113,4 +118,19 @@ func (a *API) importRoutes() []route {
 		{Method: http.MethodGet, Path: t + "/export", Summary: "The catalog as a multi-document YAML file, imported documents written back with what Switchboard does not model", Tag: "catalog", Auth: authTenant, Status: 200, handler: a.exportCatalog},
 		{Method: http.MethodGet, Path: t + "/imports", Summary: "The last import of each source, with its errors", Tag: "catalog", Auth: authTenant, Response: List[catalog.ImportResult]{}, Status: 200, handler: a.listImports},
 	}
+}
+
+// mayOnSome reports whether the caller may act on an entity of kind owned
+// by one of their teams (or by none): the coarse check before work whose
+// entities the domain then decides on one by one.
+func (a *API) mayOnSome(c echo.Context, act, kind string) bool {
+	p := principal(c)
+	for _, team := range append([]string{""}, p.Teams...) {
+		obj := rbac.Of(p, kind, "")
+		obj.Team = team
+		if a.rbac.Authorize(c.Request().Context(), p, act, obj) == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -98,6 +98,14 @@ func (s *Store) Import(ctx context.Context, tenant uuid.UUID, source string, ent
 	if err := f.Err(); err != nil {
 		return res, err
 	}
+	for _, ref := range refs {
+		if err := s.checkHosts(ctx, byRef[ref]); err != nil {
+			if pe, ok := problem.As(err); ok {
+				return res, problem.Errorf(pe.Code, "%s: %s", ref, pe.Message)
+			}
+			return res, err
+		}
+	}
 	sort.Strings(refs)
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		existing := map[string]Entity{}

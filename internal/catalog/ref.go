@@ -29,7 +29,7 @@ func (e *Entity) Ref() Ref { return Ref{Kind: e.Kind, Namespace: e.Namespace, Na
 func ParseRef(s string) (Ref, error) {
 	kind, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
 	kind = strings.ToLower(kind)
-	if !ok || !validKindWord(kind) || rest == "" {
+	if !ok || !validKindWord(kind) || rest == "" || strings.ContainsRune(rest, 0) || len(rest) > 600 {
 		return Ref{}, problem.Errorf(problem.CodeInvalid, "%q is not an entity reference: write kind:name, such as service:checkout or queue:orders", s)
 	}
 	r := Ref{Kind: kind, Namespace: DefaultNamespace, Name: rest}

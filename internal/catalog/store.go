@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -569,8 +570,11 @@ func (s *Store) Update(ctx context.Context, tenant uuid.UUID, ref Ref, ifVersion
 		}
 		set := `owner_team = $3, description = $4, labels = $5, annotations = $6, links = $7, spec = $8, orphaned = false, version = version + 1, updated_at = now()`
 		args := []any{tenant, before.id, next.OwnerTeam, next.Description, next.Labels, nonNil(next.Annotations), next.Links, specOf(&next)}
-		if creds != nil {
-			sealed, err := s.sealCreds(tenant, before.id, creds)
+		if next.Broker != nil {
+			if before.Broker.Type != next.Broker.Type {
+				return problem.Errorf(problem.CodeUnprocessable, "a broker's kind cannot change (%s to %s): register a new broker", before.Broker.Type, next.Broker.Type)
+			}
+			sealed, err := s.nextCreds(ctx, tx, tenant, before, next, creds)
 			if err != nil {
 				return err
 			}
@@ -601,6 +605,53 @@ func checkVersion(ref Ref, have, want int64) error {
 	return nil
 }
 
+// nextCreds is what a broker's sealed credentials become when before is
+// changed to next with the request's creds (nil: none given). Credentials
+// belong to the address they were given for: when an address changes and
+// the request gives none for it, the stored ones are dropped, never sent
+// to the new host. Given ones replace the stored ones of their address.
+func (s *Store) nextCreds(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, before row, next Entity, creds *BrokerCredentials) ([]byte, error) {
+	var sealed []byte
+	if err := tx.QueryRow(ctx, `SELECT credentials FROM catalog_entities WHERE tenant_id = $1 AND id = $2`, tenant, before.id).Scan(&sealed); err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	var m BrokerCredentials
+	if len(sealed) > 0 {
+		if s.seal == nil {
+			return nil, problem.Errorf(problem.CodeUnavailable, "this server has no secrets key, so it cannot open broker %q's credentials", before.Name)
+		}
+		plain, err := s.seal.Open(sealed, credsAAD(tenant, before.id))
+		if err != nil {
+			return nil, fmt.Errorf("open credentials of broker %s: %w", before.Name, err)
+		}
+		if err := json.Unmarshal(plain, &m); err != nil {
+			return nil, fmt.Errorf("read credentials of broker %s: %w", before.Name, err)
+		}
+	}
+	b, n := before.Broker, next.Broker
+	saslUser := func(x *BrokerSpec) string {
+		if x.SASL == nil {
+			return ""
+		}
+		return x.SASL.Username
+	}
+	if b.URL != n.URL || !slices.Equal(b.BootstrapServers, n.BootstrapServers) || saslUser(b) != saslUser(n) {
+		m.Username, m.Password = "", ""
+	}
+	if b.ManagementURL != n.ManagementURL {
+		m.ManagementUsername, m.ManagementPassword = "", ""
+	}
+	if creds != nil {
+		if creds.Username != "" || creds.Password != "" {
+			m.Username, m.Password = creds.Username, creds.Password
+		}
+		if creds.ManagementUsername != "" || creds.ManagementPassword != "" {
+			m.ManagementUsername, m.ManagementPassword = creds.ManagementUsername, creds.ManagementPassword
+		}
+	}
+	return s.sealCreds(tenant, before.id, &m)
+}
+
 func sameLabels(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
@@ -629,15 +680,18 @@ func (s *Store) Delete(ctx context.Context, tenant uuid.UUID, ref Ref, ifVersion
 		if err := checkVersion(ref, before.Version, ifVersion); err != nil {
 			return err
 		}
-		if !cascade {
-			blocking, err := pointingAt(ctx, tx, tenant, key, before.Entity)
-			if err != nil {
-				return err
-			}
-			if len(blocking) > 0 {
-				return problem.Errorf(problem.CodeConflict, "%s is still in use: %s; remove those first or delete with ?cascade=true",
-					key, strings.Join(blocking, "; "))
-			}
+		relations, users, err := pointingAt(ctx, tx, tenant, key, before.Entity)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			// Not relations: what names it in its own spec would be left
+			// pointing at nothing, so cascade does not remove it.
+			return problem.Errorf(problem.CodeConflict, "%s is still in use: %s; delete or change those first", key, strings.Join(users, "; "))
+		}
+		if !cascade && len(relations) > 0 {
+			return problem.Errorf(problem.CodeConflict, "%s is still in use: %s; remove those first or delete with ?cascade=true",
+				key, strings.Join(relations, "; "))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM catalog_relations WHERE tenant_id = $1 AND (from_ref = $2 OR to_ref = $2)`, tenant, key); err != nil {
 			return fmt.Errorf("delete relations of %s: %w", key, err)
@@ -655,49 +709,38 @@ func (s *Store) Delete(ctx context.Context, tenant uuid.UUID, ref Ref, ifVersion
 }
 
 // pointingAt lists what keeps key in use: relations from other entities
-// to it, queues and topics on a broker, sagas with a step calling a service.
-func pointingAt(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, e Entity) ([]string, error) {
-	var out []string
-	rows, err := tx.Query(ctx, `SELECT from_ref || ' ' || type || ' ' || to_ref FROM catalog_relations
-		WHERE tenant_id = $1 AND to_ref = $2 AND from_ref <> $2 ORDER BY 1 LIMIT 20`, tenant, key)
-	if err != nil {
-		return nil, fmt.Errorf("relations to %s: %w", key, err)
-	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return nil, err
+// to it, and entities whose spec names it (queues and topics on a broker,
+// sagas with a step calling a service).
+func pointingAt(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, key string, e Entity) (relations, users []string, err error) {
+	collect := func(q string, arg any) ([]string, error) {
+		rows, err := tx.Query(ctx, q, tenant, arg)
+		if err != nil {
+			return nil, fmt.Errorf("what uses %s: %w", key, err)
 		}
-		out = append(out, s)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		return out, rows.Err()
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	relations, err = collect(`SELECT from_ref || ' ' || type || ' ' || to_ref FROM catalog_relations
+		WHERE tenant_id = $1 AND to_ref = $2 AND from_ref <> $2 ORDER BY 1 LIMIT 20`, key)
+	if err != nil {
+		return nil, nil, err
 	}
-	var q string
 	switch e.Kind {
 	case KindBroker:
-		q = `SELECT ref || ' is on it' FROM catalog_entities WHERE tenant_id = $1 AND kind IN ('queue', 'topic') AND spec->>'broker' = $2 ORDER BY ref LIMIT 20`
+		users, err = collect(`SELECT ref || ' is on it' FROM catalog_entities WHERE tenant_id = $1 AND kind IN ('queue', 'topic') AND spec->>'broker' = $2 ORDER BY ref LIMIT 20`, e.Name)
 	case KindService:
-		q = `SELECT ref || ' has a step calling it' FROM catalog_entities WHERE tenant_id = $1 AND kind = 'saga'
-			AND EXISTS (SELECT 1 FROM jsonb_array_elements(spec->'steps') st WHERE st->>'service' = $2) ORDER BY ref LIMIT 20`
-	default:
-		return out, nil
+		users, err = collect(`SELECT ref || ' has a step calling it' FROM catalog_entities WHERE tenant_id = $1 AND kind = 'saga'
+			AND EXISTS (SELECT 1 FROM jsonb_array_elements(spec->'steps') st WHERE st->>'service' = $2) ORDER BY ref LIMIT 20`, e.Name)
 	}
-	rows, err = tx.Query(ctx, q, tenant, e.Name)
-	if err != nil {
-		return nil, fmt.Errorf("users of %s: %w", key, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return relations, users, err
 }
 
 // Credentials returns a broker's stored credentials, for the server's own

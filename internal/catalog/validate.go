@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -60,6 +62,11 @@ func IsNative(kind string) bool { return slices.Contains(NativeKinds, kind) }
 // validate checks e as a whole; every bad field is reported at once.
 func validate(e *Entity) error {
 	f := problem.Fields{}
+	// No text may hold a NUL: PostgreSQL stores none in text or jsonb.
+	if b, err := json.Marshal(e); err == nil && (bytes.Contains(b, []byte(`\u0000`)) || bytes.Contains(e.Raw, []byte(`\u0000`))) {
+		f.Add("entity", "no text may hold a NUL character")
+		return f.Err()
+	}
 	f.Check(ValidName(e.Kind, e.Name), "name", NameHint(e.Kind))
 	f.Check(validNamespace(e.Namespace), "namespace", "must be a lower-case word")
 	f.Check(e.OwnerTeam == "" || dnsLabel.MatchString(e.OwnerTeam) || !IsNative(e.Kind) || e.Source != "", "owner_team", "must be a team's slug")
@@ -194,8 +201,8 @@ func webURL(s string) bool {
 
 func hostPort(s string) bool {
 	i := strings.LastIndexByte(s, ':')
-	if i <= 0 || i == len(s)-1 {
-		return false
+	if i <= 0 || i == len(s)-1 || strings.ContainsAny(s[:i], "@/?#\\ \t") {
+		return false // user info, a path or spaces have no place in a seed
 	}
 	for _, c := range s[i+1:] {
 		if c < '0' || c > '9' {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,8 @@ const maxViewState = 1 << 20
 func (s *Store) SaveView(ctx context.Context, tenant uuid.UUID, name string, state json.RawMessage) (View, error) {
 	name = strings.TrimSpace(name)
 	f := problem.Fields{}
-	f.Check(name != "" && utf8.RuneCountInString(name) <= 200, "name", "must be 1-200 characters")
+	f.Check(name != "" && utf8.RuneCountInString(name) <= 200 && !strings.ContainsRune(name, 0), "name", "must be 1-200 characters")
+	f.Check(!bytes.Contains(state, []byte(`\u0000`)), "state", "must not hold a NUL character")
 	f.Check(len(state) <= maxViewState && json.Valid(state) && strings.HasPrefix(strings.TrimSpace(string(state)), "{"), "state", "must be a JSON object of at most 1 MiB")
 	if err := f.Err(); err != nil {
 		return View{}, err

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +59,8 @@ func (c *Checker) Check(ctx context.Context, tenant uuid.UUID, broker string, al
 			return b, Result{}, problem.Errorf(problem.CodeUnprocessable, "broker %q has no management_url: discovery reads RabbitMQ's management API", b.Name)
 		}
 		user, pass := creds.ManagementUsername, creds.ManagementPassword
-		if user == "" {
+		if user == "" && sameHost(b.Broker.URL, b.Broker.ManagementURL) {
+			// The broker's own user, but only on the broker's own host.
 			user, pass = creds.Username, creds.Password
 		}
 		inv, err = RabbitMQ(rctx, RabbitConfig{Name: b.Name, ManagementURL: b.Broker.ManagementURL, Username: user, Password: pass, VHost: b.Broker.VHost, Client: c.Client})
@@ -174,4 +177,12 @@ func (c *Checker) log() *slog.Logger {
 		return slog.Default()
 	}
 	return c.Log
+}
+
+// sameHost reports whether two URLs name the same host (by name, as
+// written: credentials given for one host never go to another).
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Hostname() != "" && strings.EqualFold(ua.Hostname(), ub.Hostname())
 }

@@ -43,17 +43,30 @@ func TestFanout_SubscribersAtTheHeadShareReads(t *testing.T) {
 	for i, sub := range all {
 		wg.Go(func() { got[i] = receive(t, sub, appends, 20*time.Second) })
 	}
+	// The test's own reads of the log (waiting for each commit to be
+	// positioned) are counted apart: on a loaded machine it reads more.
+	own := int64(0)
 	for i := 0; i < appends; i++ {
 		mustAppend(t, s, tenant, fmt.Sprintf("order-%d", i%3), Any(), ev("E", i))
-		readAllN(t, s, tenant, i+1) // one commit at a time: one read each, shared
+		for { // one commit at a time: one read each, shared
+			own++
+			all, err := s.ReadAll(ctx, tenant, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) > i {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	wg.Wait()
 	for i := range got {
 		checkContiguous(t, fmt.Sprintf("subscription %d", i), got[i], 1)
 	}
-	// readAllN reads too; reads of their own by the subscriptions would
-	// add subs × appends (800).
-	if n := s.logReads.Load() - before; n > 4*appends+subs {
+	// Reads of their own by the subscriptions would add subs × appends
+	// (800); shared, the tail reads once or twice a commit.
+	if n := s.logReads.Load() - before - own; n > 2*appends+subs {
 		t.Fatalf("%d log reads for %d commits and %d subscriptions at the head: the reads are not shared", n, appends, subs)
 	}
 }

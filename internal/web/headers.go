@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,7 +62,24 @@ func bodyDeadline(timeout time.Duration) echo.MiddlewareFunc {
 // holding "%25" would lose it.
 func decodeParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// No text here may hold a NUL (PostgreSQL stores none): a query
+		// parameter with one is refused, a path with one names nothing.
+		if strings.Contains(c.Request().URL.RawQuery, "%00") {
+			for name, vs := range c.QueryParams() {
+				for _, v := range vs {
+					if strings.ContainsRune(v, 0) {
+						return &problem.Error{Code: problem.CodeInvalid, Message: fmt.Sprintf("the query parameter %s must not hold a NUL character", name),
+							Fields: map[string]string{name: "must not hold a NUL character"}}
+					}
+				}
+			}
+		}
 		if c.Request().URL.RawPath == "" {
+			for _, v := range c.ParamValues() {
+				if strings.ContainsRune(v, 0) {
+					return problem.Errorf(problem.CodeNotFound, "no such resource")
+				}
+			}
 			return next(c)
 		}
 		names := c.ParamNames()
@@ -72,6 +91,9 @@ func decodeParams(next echo.HandlerFunc) echo.HandlerFunc {
 			u, err := url.PathUnescape(v)
 			if err != nil {
 				return problem.Invalid(map[string]string{names[i]: "is not a valid percent-encoded path segment"})
+			}
+			if strings.ContainsRune(u, 0) {
+				return problem.Errorf(problem.CodeNotFound, "no such resource")
 			}
 			vals[i] = u
 		}
