@@ -384,10 +384,10 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 
 // ownedByOthersSQL lists, as ALTER statements, what in schema public of the
 // current database belongs to a role other than $1: the schema itself,
-// tables, views and sequences (not those a table owns: they follow it) and
-// functions, leaving out what belongs to an extension. REASSIGN OWNED
-// cannot do this: it refuses the bootstrap superuser, which owns the system
-// catalogs too.
+// tables (partitioned ones and each partition), views and sequences (not
+// those a table owns: they follow it) and functions, leaving out what
+// belongs to an extension. REASSIGN OWNED cannot do this: it refuses the
+// bootstrap superuser, which owns the system catalogs too.
 const ownedByOthersSQL = `
 SELECT format('ALTER SCHEMA %I OWNER TO %I', n.nspname, $1::text)
   FROM pg_namespace n
@@ -402,7 +402,7 @@ SELECT format('ALTER %s %s OWNER TO %I',
    AND pg_get_userbyid(c.relowner)::text <> $1::text
    AND NOT EXISTS (SELECT 1 FROM pg_depend d
                     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                      AND (d.deptype = 'e' OR (d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))))
+                      AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))))
 UNION ALL
 SELECT format('ALTER %s %s OWNER TO %I',
               CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,

@@ -243,6 +243,9 @@ func TestStart_TakesOverAClusterOfAnEarlierVersion(t *testing.T) {
 	}
 	var tenant uuid.UUID
 	err := old.Pool.QueryRow(ctx, `INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id`).Scan(&tenant)
+	if err == nil { // a partition, as the span store creates them
+		_, err = old.Pool.Exec(ctx, `CREATE TABLE spans_old PARTITION OF spans FOR VALUES FROM ('2026-01-01') TO ('2026-01-02')`)
+	}
 	old.Close()
 	if err != nil {
 		t.Fatal(err)
