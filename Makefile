@@ -37,6 +37,11 @@ bench:
 	$(GO) test -run '^$$' -bench 'EventAppend' -benchtime 5000x ./internal/api/
 	$(GO) test -run '^$$' -bench 'LiveFanout' -benchtime 100x -timeout 10m ./internal/api/
 	$(GO) test -run '^$$' -bench '^BenchmarkCatalog$$' -benchtime 100x ./internal/api/
+	$(GO) test -run '^$$' -bench 'DLQBrowse' -benchtime 900x ./internal/api/
+	$(GO) test -run '^$$' -bench 'DLQFanout' -benchtime 100x -timeout 10m ./internal/api/
+	$(GO) test -run '^$$' -bench 'Capture|Replay' -benchtime 3x ./internal/dlq/
+	$(GO) test -run '^$$' -bench 'TraceIngest' -benchtime 400x ./internal/api/
+	$(GO) test -run '^$$' -bench 'TraceRead' -benchtime 500x -timeout 20m ./internal/api/
 	$(GO) test -run '^$$' -bench 'TopologyPage' -benchtime 3x ./e2e/
 	$(GO) test -run '^$$' -bench . ./internal/web/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/eventstore/

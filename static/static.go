@@ -15,5 +15,5 @@ import "embed"
 // cytoscape and its layered layout, and their README). The
 // scripts' tests (test/) are not served.
 //
-//go:embed app.css app.js live.js fragments.js streams.js tables.js topology.js catalog.js favicon.svg vendor
+//go:embed app.css app.js live.js fragments.js streams.js tables.js topology.js catalog.js dlq.js favicon.svg vendor
 var FS embed.FS

@@ -75,6 +75,11 @@ const (
 	SectionCatalog = "catalog"
 	// SectionTopology is the topology graph.
 	SectionTopology = "topology"
+	// SectionDLQ is the dead-letter queues: browse, replay, discard.
+	SectionDLQ = "dlq"
+	// SectionTraces is tracing: the live tail, search and a trace's
+	// waterfall.
+	SectionTraces = "traces"
 )
 
 // NavItem is one entry of the section nav.
@@ -91,6 +96,7 @@ func Sections() []NavItem {
 		{SectionMembers, "Members"},
 		{SectionTopology, "Topology"},
 		{SectionCatalog, "Catalog"},
+		{SectionDLQ, "Dead letters"},
 		{SectionStreams, "Event streams"},
 		{SectionKV, "Key-value"},
 		{SectionCoordination, "Locks & elections"},

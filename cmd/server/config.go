@@ -51,8 +51,21 @@ type config struct {
 	AllowSuperuser bool
 	SecretKeys     string // SWITCHBOARD_SECRET_KEYS: id:base64key,... sealing broker credentials; empty: DataDir/secret-keys
 	EgressDeny     string // SWITCHBOARD_EGRESS_DENY: CIDRs the server's own connections (brokers, health checks) must not reach
-	SMTPURL        string // SWITCHBOARD_SMTP_URL: smtp(s)://user:pass@host:port; empty: mail goes to the log
-	MailFrom       string // SWITCHBOARD_MAIL_FROM: the sender of mail
+	// DLQBodyCap (SWITCHBOARD_DLQ_MAX_BODY) is the most of a dead letter's
+	// body capture keeps, in bytes; DLQMaxReplays (SWITCHBOARD_DLQ_MAX_REPLAYS)
+	// how often a message may be replayed before, dead again, it is held.
+	DLQBodyCap    int
+	DLQMaxReplays int
+	// OTLPGRPCAddr (SWITCHBOARD_OTLP_GRPC_ADDR) serves OTLP's gRPC trace
+	// service on a listener of its own; empty: off. SpansPerSecond
+	// (SWITCHBOARD_SPANS_PER_SECOND) is each tenant's ingest rate.
+	OTLPGRPCAddr   string
+	SpansPerSecond int
+	// TraceSample (SWITCHBOARD_TRACE_SAMPLE) is the share of requests the
+	// server records a span of.
+	TraceSample float64
+	SMTPURL     string // SWITCHBOARD_SMTP_URL: smtp(s)://user:pass@host:port; empty: mail goes to the log
+	MailFrom    string // SWITCHBOARD_MAIL_FROM: the sender of mail
 }
 
 func loadConfig(args []string) (config, error) {
@@ -74,7 +87,16 @@ func loadConfig(args []string) (config, error) {
 		SecretKeys:   os.Getenv(secrets.EnvVar),
 		EgressDeny:   os.Getenv(egress.EnvVar),
 		MailFrom:     os.Getenv("SWITCHBOARD_MAIL_FROM"),
+		OTLPGRPCAddr: os.Getenv("SWITCHBOARD_OTLP_GRPC_ADDR"),
 		RaftTimeout:  500 * time.Millisecond,
+		TraceSample:  0.01,
+	}
+	if v := os.Getenv("SWITCHBOARD_TRACE_SAMPLE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return c, fmt.Errorf("SWITCHBOARD_TRACE_SAMPLE must be a number from 0 to 1, not %q", v)
+		}
+		c.TraceSample = f
 	}
 	if v := os.Getenv("SWITCHBOARD_RAFT_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -82,6 +104,16 @@ func loadConfig(args []string) (config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_RAFT_TIMEOUT must be a duration such as 500ms or 2s, not %q", v)
 		}
 		c.RaftTimeout = d
+	}
+	for name, dst := range map[string]*int{"SWITCHBOARD_DLQ_MAX_BODY": &c.DLQBodyCap, "SWITCHBOARD_DLQ_MAX_REPLAYS": &c.DLQMaxReplays,
+		"SWITCHBOARD_SPANS_PER_SECOND": &c.SpansPerSecond} {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("%s must be a whole number above 0, not %q", name, v)
+			}
+			*dst = n
+		}
 	}
 	for name, dst := range map[string]*bool{"SWITCHBOARD_TRUST_PROXY": &c.TrustProxy, "SWITCHBOARD_RAFT_JOIN": &c.RaftJoin,
 		database.AllowSuperuserSetting: &c.AllowSuperuser} {
@@ -112,6 +144,11 @@ func loadConfig(args []string) (config, error) {
 	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server for mail, smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty writes mail to the log (SWITCHBOARD_SMTP_URL)")
 	fs.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender of mail, e.g. Switchboard <switchboard@example.com> (SWITCHBOARD_MAIL_FROM)")
 	fs.StringVar(&c.EgressDeny, "egress-deny", c.EgressDeny, "networks the server's own connections to brokers and health checks must not reach, CIDRs comma-separated, e.g. 169.254.0.0/16,10.0.0.0/8 ("+egress.EnvVar+")")
+	fs.IntVar(&c.DLQBodyCap, "dlq-max-body", c.DLQBodyCap, "the most of a dead letter's body capture keeps, in bytes; a longer one is kept truncated, marked, and not replayed (SWITCHBOARD_DLQ_MAX_BODY, default 1048576)")
+	fs.IntVar(&c.DLQMaxReplays, "dlq-max-replays", c.DLQMaxReplays, "how often a dead letter may be replayed before, dead again, it is held back (SWITCHBOARD_DLQ_MAX_REPLAYS, default 3)")
+	fs.StringVar(&c.OTLPGRPCAddr, "otlp-grpc-addr", c.OTLPGRPCAddr, "serve OTLP's gRPC trace service on this address, e.g. 127.0.0.1:4317; empty: off (SWITCHBOARD_OTLP_GRPC_ADDR)")
+	fs.IntVar(&c.SpansPerSecond, "spans-per-second", c.SpansPerSecond, "each tenant's OTLP ingest rate in spans a second; faster senders are told to back off (SWITCHBOARD_SPANS_PER_SECOND, default 100000)")
+	fs.Float64Var(&c.TraceSample, "trace-sample", c.TraceSample, "the share of requests (0 to 1) the server records a span of, in the switchboard-system tenant its operators read (SWITCHBOARD_TRACE_SAMPLE, default 0.01)")
 	fs.BoolVar(&c.RaftJoin, "raft-join", c.RaftJoin, "start empty and wait to be added to an existing group (SWITCHBOARD_RAFT_JOIN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -233,5 +270,7 @@ func (c *config) app() (app.Config, error) {
 		TrustProxy: c.TrustProxy, NodeID: c.NodeID, RaftAddr: c.RaftAddr, RaftPeers: peers, RaftJoin: c.RaftJoin,
 		RaftTimeout: c.RaftTimeout, PeerURLs: peerURLs, Operators: ops, MetricsToken: c.MetricsToken, MetricsAddr: c.MetricsAddr,
 		AllowSuperuser: c.AllowSuperuser, Mail: mail.Config{URL: c.SMTPURL, From: c.MailFrom},
-		SecretKeys: c.SecretKeys, EgressDeny: egress.ParseList(c.EgressDeny)}, nil
+		SecretKeys: c.SecretKeys, EgressDeny: egress.ParseList(c.EgressDeny), DLQBodyCap: c.DLQBodyCap, DLQMaxReplays: c.DLQMaxReplays,
+		OTLPGRPCAddr: c.OTLPGRPCAddr, SpansPerSecond: c.SpansPerSecond, TraceSample: c.TraceSample,
+		ExportTraces: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""}, nil
 }

@@ -9,12 +9,14 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/catalog"
 	"switchboard/internal/discovery"
+	"switchboard/internal/dlq"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/live"
 	"switchboard/internal/lockd"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/tracing"
 	"switchboard/internal/web"
 )
 
@@ -30,6 +32,14 @@ type Deps struct {
 	Events    *eventstore.Store
 	Catalog   *catalog.Store
 	Discovery *discovery.Checker
+	// DLQ keeps dead letters and replays; Capture and Runner, when set,
+	// report capture states and run started replays at once.
+	DLQ     *dlq.Store
+	Capture *dlq.Capture
+	Runner  *dlq.Runner
+	// Traces keeps spans; Ingest bounds how fast they come in.
+	Traces *tracing.Store
+	Ingest *tracing.Gate
 	// PeerURLs maps the Raft group's node ids to their Switchboard base
 	// URLs, so a follower can forward lock-service requests to the leader.
 	PeerURLs map[string]string
@@ -51,6 +61,11 @@ type API struct {
 	events    *eventstore.Store
 	catalog   *catalog.Store
 	discovery *discovery.Checker
+	dlq       *dlq.Store
+	capture   *dlq.Capture
+	runner    *dlq.Runner
+	traces    *tracing.Store
+	ingest    *tracing.Gate
 	forward   *leaderForwarder // nil without peer URLs
 	log       *slog.Logger
 	docOnce   docCache
@@ -58,7 +73,8 @@ type API struct {
 
 // New returns the API; Mount adds its routes to a server.
 func New(d Deps) *API {
-	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, discovery: d.Discovery, log: d.Log}
+	a := &API{auth: d.Auth, tenancy: d.Tenancy, rbac: d.RBAC, audit: d.Audit, idem: d.Idem, live: d.Live, locks: d.Locks, events: d.Events, catalog: d.Catalog, discovery: d.Discovery,
+		dlq: d.DLQ, capture: d.Capture, runner: d.Runner, traces: d.Traces, ingest: d.Ingest, log: d.Log}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -188,7 +188,7 @@ func TestOpenAPI_CoversEveryRoute(t *testing.T) {
 		if r.Method == http.MethodHead || r.Path == "/metrics" || !(strings.HasPrefix(r.Path, "/api/") || r.Path == "/healthz" || r.Path == "/readyz") {
 			continue
 		}
-		p := strings.NewReplacer(":tenant", "{tenant}", ":team", "{team}", ":user", "{user}", ":id", "{id}", ":email", "{email}", ":name", "{name}", ":key", "{key}", ":stream", "{stream}").Replace(r.Path)
+		p := strings.NewReplacer(":tenant", "{tenant}", ":team", "{team}", ":user", "{user}", ":id", "{id}", ":email", "{email}", ":name", "{name}", ":key", "{key}", ":stream", "{stream}", ":ref", "{ref}", ":trace_id", "{trace_id}", ":service", "{service}").Replace(r.Path)
 		if _, ok := doc.Paths[p][strings.ToLower(r.Method)]; !ok {
 			t.Errorf("route %s %s is not in the OpenAPI document", r.Method, r.Path)
 		}

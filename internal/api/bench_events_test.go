@@ -133,12 +133,28 @@ func BenchmarkLiveFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, subs int) {
 	s, tok := benchEvents(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	url := s.URL + "/api/v1/tenants/bench/streams/fan-1/events"
+	runFanout(b, s, tok, "/api/v1/tenants/bench/subscriptions/live?category=fan", "events", subs, func() error {
+		body := fmt.Appendf(nil, `{"events":[{"type":"Tick","data":{"sent":%d}}]}`, time.Now().UnixNano())
+		_, err := postEvents(client, url, tok, body)
+		return err
+	})
+}
+
+// runFanout opens subs streams of path in a client process of their own,
+// calls send every 100 ms while the benchmark runs (each send makes one
+// message on every stream, stamped with its sending time), and reports the
+// delivery latencies. kind says how the client reads the messages: events
+// (event-store subscriptions) or dlq (a DLQ's new dead letters).
+func runFanout(b *testing.B, s *testServer, tok, path, kind string, subs int, send func() error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fanoutClientEnv+"=1",
-		"BENCH_FANOUT_URL=ws"+strings.TrimPrefix(s.URL, "http")+"/api/v1/tenants/bench/subscriptions/live?category=fan",
-		"BENCH_FANOUT_TOKEN="+tok, "BENCH_FANOUT_N="+strconv.Itoa(subs))
+		"BENCH_FANOUT_URL=ws"+strings.TrimPrefix(s.URL, "http")+path,
+		"BENCH_FANOUT_TOKEN="+tok, "BENCH_FANOUT_N="+strconv.Itoa(subs), "BENCH_FANOUT_KIND="+kind)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -159,16 +175,12 @@ func benchFanout(b *testing.B, subs int) {
 		b.Fatalf("the client process did not open its streams: %q %v", lines.Text(), lines.Err())
 	}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	defer client.CloseIdleConnections()
-	url := s.URL + "/api/v1/tenants/bench/streams/fan-1/events"
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	sent := 0
 	for b.Loop() {
 		<-tick.C
-		body := fmt.Appendf(nil, `{"events":[{"type":"Tick","data":{"sent":%d}}]}`, time.Now().UnixNano())
-		if _, err := postEvents(client, url, tok, body); err != nil {
+		if err := send(); err != nil {
 			b.Fatal(err)
 		}
 		sent++
@@ -241,9 +253,11 @@ func runFanoutClient(in io.Reader, out io.Writer) error {
 	if err, _ := dialErr.Load().(error); err != nil {
 		return fmt.Errorf("open streams: %w", err)
 	}
+	kind := os.Getenv("BENCH_FANOUT_KIND")
 	type stream struct {
 		got   atomic.Int64
 		wrong string
+		last  int64
 		lat   []time.Duration
 	}
 	streams := make([]stream, n)
@@ -264,12 +278,22 @@ func runFanoutClient(in io.Reader, out io.Writer) error {
 				switch {
 				case bytes.HasPrefix(buf, []byte(`{"type":"ping"`)):
 					_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
-				case bytes.HasPrefix(buf, []byte(`{"type":"event"`)):
+				case kind == "events" && bytes.HasPrefix(buf, []byte(`{"type":"event"`)):
 					pos, sent := intAfter(buf, `"position":`), intAfter(buf, `"sent":`)
 					want := st.got.Load() + 1
 					if pos != want && st.wrong == "" {
 						st.wrong = fmt.Sprintf("position %d where %d was due", pos, want)
 					}
+					st.lat = append(st.lat, now.Sub(time.Unix(0, sent)))
+					st.got.Add(1)
+					total.Add(1)
+				case kind == "dlq" && bytes.HasPrefix(buf, []byte(`{"type":"message"`)):
+					// Dead letters come in the order they were stored.
+					id, sent := intAfter(buf, `"message":{"id":`), intAfter(buf, `"message_id":"`)
+					if id <= st.last && st.wrong == "" {
+						st.wrong = fmt.Sprintf("message %d after %d", id, st.last)
+					}
+					st.last = id
 					st.lat = append(st.lat, now.Sub(time.Unix(0, sent)))
 					st.got.Add(1)
 					total.Add(1)

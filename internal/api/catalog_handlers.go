@@ -16,6 +16,7 @@ import (
 	"switchboard/internal/live"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
+	"switchboard/internal/tracing"
 )
 
 // EntityBody is a catalog entity on the wire: the fields every kind has,
@@ -452,9 +453,29 @@ func (a *API) topology(c echo.Context) error {
 		}
 		q.Depth = d
 	}
-	t, err := a.catalog.Topology(c.Request().Context(), p.Tenant, q, a.allow(c, rbac.Read))
+	var window time.Duration
+	if s := c.QueryParam("traced_since"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > tracing.MaxWindow {
+			return problem.Invalid(map[string]string{"traced_since": "must be a duration such as 1h or 30m, at most 168h"})
+		}
+		window = d
+	}
+	ctx := c.Request().Context()
+	t, err := a.catalog.Topology(ctx, p.Tenant, q, a.allow(c, rbac.Read))
 	if err != nil {
 		return err
+	}
+	if window > 0 {
+		if err := a.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "trace", "")); err != nil {
+			return err
+		}
+		now := time.Now()
+		st, err := a.traces.Stats(ctx, p.Tenant, now.Add(-window), now)
+		if err != nil {
+			return err
+		}
+		tracing.MergeTopology(&t, st)
 	}
 	return c.JSON(http.StatusOK, t)
 }
@@ -517,7 +538,8 @@ func (a *API) catalogRoutes() []route {
 			Query: []queryParam{{"from", "string", "the relation's source (kind:name)"}, {"type", "string", "its type"}, {"to", "string", "its target (kind:name)"}}, handler: a.deleteRelation},
 		route{Method: http.MethodGet, Path: t + "/topology", Summary: "The catalog as a graph, with each node's status and problems", Tag: "catalog", Auth: authTenant, Response: catalog.Topology{}, Status: 200,
 			Query: []queryParam{{"owner_team", "string", "nodes this team owns"}, {"labels", "string", "a label selector"}, {"q", "string", "text in the name or description"},
-				{"kind", "string", "kinds, comma-separated"}, {"around", "string", "only what lies near this entity (kind:name)"}, {"depth", "integer", "how many edges from around (1-10, default 1)"}}, handler: a.topology},
+				{"kind", "string", "kinds, comma-separated"}, {"around", "string", "only what lies near this entity (kind:name)"}, {"depth", "integer", "how many edges from around (1-10, default 1)"},
+				{"traced_since", "string", "lay over the graph what spans showed in this window (1h, 30m; at most 168h): declared edges marked seen (traced) or silent, edges seen only in spans added with declared false, services with what they served"}}, handler: a.topology},
 		route{Method: http.MethodGet, Path: t + "/problems", Summary: "Problems found on the graph", Tag: "catalog", Auth: authTenant, Response: List[catalog.Problem]{}, Status: 200,
 			Query: []queryParam{{"owner_team", "string", "problems of this team's entities"}}, handler: a.listProblems},
 		route{Method: http.MethodGet, Path: t + "/catalog/live", Summary: "Catalog changes as they commit (WebSocket)", Tag: "catalog", Auth: authTenantStream, Response: catalog.Change{}, Status: 101, handler: a.catalogLive},

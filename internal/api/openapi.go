@@ -338,9 +338,21 @@ var yamlFile = object{"application/yaml": object{"schema": object{"type": "strin
 // opDocs are keyed by method and echo path.
 var opDocs = map[string]opDoc{
 	"POST " + v1 + "/tenants/:tenant/catalog/import": {request: yamlFile},
-	"GET " + v1 + "/tenants/:tenant/catalog/export":  {content: yamlFile},
-	"GET " + v1 + "/openapi.json":                    {content: object{"application/json": object{"schema": object{"type": "object", "description": "An OpenAPI 3.1 document"}}}},
-	"GET " + v1 + "/docs":                            {headers: map[string]object{"Location": header("/docs, the page of this API in the console")}},
+	"POST " + v1 + "/tenants/:tenant/dlq/:ref/replays": {headers: map[string]object{"Location": header("The replay's URL")},
+		also: map[int]object{http.StatusOK: {"description": "A dry run: the plan only, nothing replayed",
+			"content": object{"application/json": object{"schema": object{"$ref": schemaRef + "ReplayResponse"}}}}}},
+	"GET " + v1 + "/tenants/:tenant/catalog/export": {content: yamlFile},
+	"POST " + OTLPTracesPath: {request: otlpContent("An OTLP ExportTraceServiceRequest (opentelemetry/proto/collector/trace/v1); Content-Encoding gzip is taken"),
+		content: otlpContent("An OTLP ExportTraceServiceResponse: partial_success names how many spans were rejected and why"),
+		also: map[int]object{
+			http.StatusBadRequest:            otlpStatusResponse("The body is not an OTLP request"),
+			http.StatusRequestEntityTooLarge: otlpStatusResponse("The body is over the limit, as sent or decompressed"),
+			http.StatusUnsupportedMediaType:  otlpStatusResponse("The Content-Type or Content-Encoding is not taken"),
+			http.StatusTooManyRequests:       otlpStatusResponse("Slow down: retry after Retry-After seconds", "Retry-After", "seconds"),
+			http.StatusServiceUnavailable:    otlpStatusResponse("The spans could not be stored now: retry", "Retry-After", "seconds"),
+		}},
+	"GET " + v1 + "/openapi.json": {content: object{"application/json": object{"schema": object{"type": "object", "description": "An OpenAPI 3.1 document"}}}},
+	"GET " + v1 + "/docs":         {headers: map[string]object{"Location": header("/docs, the page of this API in the console")}},
 	"GET /readyz": {also: map[int]object{http.StatusServiceUnavailable: {"description": "A dependency (the database) is not ready",
 		"content": object{"application/json": object{"schema": object{"$ref": schemaRef + "Status"}}}}}},
 	"POST " + v1 + "/tenants/:tenant/teams": {headers: map[string]object{
@@ -372,11 +384,13 @@ var tagDescriptions = map[string]string{
 	"policies":      "RBAC rules with optional ABAC conditions, per tenant",
 	"events":        "The event store: streams, appends at an expected version, the tenant's log, snapshots, live subscriptions",
 	"subscriptions": "Named subscriptions with server-kept checkpoints and consumer groups",
+	"dlq":           "Dead-letter queues and topics: captured messages, browsing, groups, replays and discards",
 	"catalog":       "Services, brokers, queues, topics and sagas, the relations between them, and the topology they make",
 	"locks":         "Leased locks with fencing tokens, on the Raft group",
 	"elections":     "Leader elections with terms, on the Raft group",
 	"kv":            "A compare-and-set key-value space, on the Raft group",
 	"cluster":       "The Raft group itself (platform operators only)",
+	"tracing":       "OpenTelemetry traces: OTLP ingest, search, a trace by id, the services and operations seen, and a live tail",
 }
 
 // pathParamSchema is the schema of path parameter name in echo path p.
@@ -386,6 +400,8 @@ func pathParamSchema(p, name string) object {
 	switch {
 	case name == "tenant" || name == "team":
 		return slug
+	case name == "id" && strings.Contains(p, "/messages/"):
+		return object{"type": "integer", "minimum": 1}
 	case name == "user", name == "id" && !strings.Contains(p, "/cluster/"):
 		return id
 	case name == "email":
@@ -567,6 +583,10 @@ func (g *schemaGen) operation(r route, p string) object {
 	}
 	if r.Auth != authNone {
 		responses["401"] = problemResponse("Missing, expired, revoked or invalid credentials", "WWW-Authenticate", `Bearer realm="switchboard"`)
+	}
+	if r.Auth == authIngest {
+		responses["403"] = otlpStatusResponse("The token's role may not ingest spans")
+		responses["401"] = otlpStatusResponse("Missing, revoked or invalid API token")
 	}
 	if r.Auth == authTenant || r.Auth == authTenantStream {
 		responses["403"] = problemResponse("Your role may not do this")

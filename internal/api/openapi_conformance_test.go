@@ -562,6 +562,8 @@ func runConformance(t *testing.T, s *testServer, c *conformance) {
 	c.send("DELETE", v1+"/cluster/voters/n9", ada, nil)
 
 	runCatalogConformance(t, c, ada, acme)
+	runDLQConformance(t, c, ada, acme)
+	runTraceConformance(t, c, ada, acme)
 
 	// A WebSocket route asked without an upgrade; members removed last.
 	c.expect(400, "GET", acme+"/locks/watch", ada, nil)

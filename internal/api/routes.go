@@ -19,6 +19,7 @@ const (
 	authIdentity                      // any valid bearer credential
 	authTenant                        // a bearer credential that can see :tenant
 	authTenantStream                  // authTenant, or the browser session cookie (WebSocket streams)
+	authIngest                        // an API token with the ingest permission, checked by the handler (OTLP answers its own errors)
 )
 
 // route is one endpoint and what the OpenAPI document says of it.
@@ -101,5 +102,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.eventRoutes()...)
 	rs = append(rs, a.subscriptionRoutes()...)
 	rs = append(rs, a.catalogRoutes()...)
+	rs = append(rs, a.dlqRoutes()...)
+	rs = append(rs, a.traceRoutes()...)
 	return append(rs, a.lockRoutes()...)
 }

@@ -15,10 +15,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +37,7 @@ import (
 	"switchboard/internal/catalog/backstage"
 	"switchboard/internal/database"
 	"switchboard/internal/discovery"
+	"switchboard/internal/dlq"
 	"switchboard/internal/egress"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/health"
@@ -42,6 +49,7 @@ import (
 	"switchboard/internal/rbac"
 	"switchboard/internal/secrets"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/tracing"
 	"switchboard/internal/ui"
 	"switchboard/internal/web"
 )
@@ -88,6 +96,25 @@ type Config struct {
 	// drift current (default 5m, at least 1m).
 	DiscoveryEvery time.Duration
 
+	// DLQBodyCap is the most of a dead letter's body capture keeps (default
+	// 1 MiB); DLQMaxReplays is how often a message may be replayed before,
+	// dead again, it is held back (default 3).
+	DLQBodyCap    int
+	DLQMaxReplays int
+	// TraceSample is the share of requests (0 to 1) the server records a
+	// span of (besides those whose caller's traceparent asks for it).
+	TraceSample float64
+	// ExportTraces sends the server's own spans to the OTLP endpoint the
+	// standard OTEL_EXPORTER_OTLP_* variables name, instead of storing them
+	// in the tenants' span store.
+	ExportTraces bool
+	// OTLPGRPCAddr serves OTLP's gRPC trace service on a listener of its
+	// own (empty: off).
+	OTLPGRPCAddr string
+	// SpansPerSecond is each tenant's OTLP ingest rate (default 100,000
+	// spans a second); faster senders are told to back off (429).
+	SpansPerSecond int
+
 	// BodyTimeout is how long a request body may take to arrive.
 	BodyTimeout time.Duration
 	// Auth tunes the identity service (sign-in limits, token lifetimes);
@@ -112,12 +139,18 @@ type App struct {
 	Locks    *lockd.Node
 	Events   *eventstore.Store
 	Catalog  *catalog.Store
+	DLQ      *dlq.Store
+	Traces   *tracing.Store
+	Capture  *dlq.Capture
+	Replays  *dlq.Runner
 	Live     *live.Hub
 	Web      *web.Server
 	Registry *prometheus.Registry
 
 	health  *health.Checker
 	log     *slog.Logger
+	grpc    *grpc.Server // OTLP's gRPC trace service, when configured
+	grpcLn  net.Listener
 	ln      net.Listener
 	srv     *http.Server
 	metrics *http.Server
@@ -265,11 +298,59 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	recheck := checker.StartRecheck(cfg.DiscoveryEvery)
 	a.closers = append(a.closers, func() error { recheck.Close(); return nil })
+	a.DLQ = dlq.NewStore(a.DB, a.Catalog)
+	if cfg.DLQMaxReplays > 0 {
+		a.DLQ.MaxReplays = cfg.DLQMaxReplays
+	}
+	brokers := &dlq.Brokers{Catalog: a.Catalog, Dial: guard.DialContext, Kafka: kafkaConnector, Log: log.With("component", "dlq")}
+	a.closers = append(a.closers, func() error { brokers.Close(); return nil })
+	a.Capture = &dlq.Capture{Store: a.DLQ, Brokers: brokers, SizeCap: cfg.DLQBodyCap, Log: log.With("component", "dlq")}
+	// The Raft node id names the replica in replay leases: a node that
+	// restarts takes its jobs back at once.
+	a.Replays = &dlq.Runner{Store: a.DLQ, Brokers: brokers, Node: cfg.NodeID, Log: log.With("component", "dlq")}
+	a.Traces = tracing.NewStore(a.DB)
+	tp, err := selfTracing(cfg, a.Traces)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() error { return tp.Shutdown(context.Background()) })
+	a.Replays.Tracer = tp.Tracer("switchboard/dlq")
+	a.Capture.Tracer = a.Replays.Tracer
+	// Requests are the server's own work: their spans go to the system
+	// tenant, which the platform's operators read.
+	a.Web.TraceRequests(tp.Tracer("switchboard/http"), cfg.TraceSample, tracing.TenantKey.String(tenancy.SystemTenantID.String()))
+	a.DB.SetTracer(tp.Tracer("switchboard/database"))
+	if cfg.SpansPerSecond == 0 {
+		cfg.SpansPerSecond = 100_000
+	}
+	// Ingest requests decode and write at once up to twice the cores (the
+	// COPY waits on the database in between); more are told to retry.
+	gate := tracing.NewGate(2*runtime.GOMAXPROCS(0), cfg.SpansPerSecond)
 	rest := api.New(api.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem, Live: a.Live,
-		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, Discovery: checker, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
-	a.Catalog.OnChange(rest.PublishCatalogChange)
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, Discovery: checker, DLQ: a.DLQ, Capture: a.Capture, Runner: a.Replays,
+		Traces: a.Traces, Ingest: gate, PeerURLs: cfg.PeerURLs, NodeID: cfg.NodeID, Log: log})
+	if cfg.OTLPGRPCAddr != "" {
+		ln, err := net.Listen("tcp", cfg.OTLPGRPCAddr)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("OTLP gRPC listener: %w", err)
+		}
+		a.grpcLn, a.grpc = ln, rest.OTLPGRPCServer()
+		a.closers = append(a.closers, func() error { a.grpc.Stop(); _ = ln.Close(); return nil })
+	}
+	a.Catalog.OnChange(func(tenant uuid.UUID, ch catalog.Change) {
+		rest.PublishCatalogChange(tenant, ch)
+		a.Capture.Wake() // a DLQ may have come or gone
+	})
+	a.DLQ.OnEvents(rest.PublishDLQEvents)
+	a.Catalog.AnnotateTopology(a.DLQ.AnnotateTopology)
+	a.Capture.Start()
+	a.closers = append(a.closers, func() error { a.Capture.Close(); return nil })
+	a.Replays.Start()
+	a.closers = append(a.closers, func() error { a.Replays.Close(); return nil })
 	a.Web.Mount(rest, ui.New(ui.Deps{Auth: a.Auth, Tenancy: a.Tenancy, RBAC: a.RBAC, Audit: audit.NewLog(a.DB), Idem: idem,
-		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, OpenAPI: rest.OpenAPIDocument,
+		Locks: a.Locks, Events: a.Events, Catalog: a.Catalog, DLQ: a.DLQ, Runner: a.Replays, Capture: a.Capture, Traces: a.Traces, OpenAPI: rest.OpenAPIDocument,
 		ImportYAML: func(ctx context.Context, tenant uuid.UUID, source string, data []byte, allow access.Check) (catalog.ImportResult, error) {
 			return backstage.Apply(ctx, a.Catalog, tenant, source, data, false, allow)
 		}}))
@@ -279,6 +360,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "idempotency keys", time.Hour, idem.Sweep) })
 	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "login throttle", time.Minute, a.Auth.SweepLoginThrottle) })
 	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "verification links", time.Hour, a.Auth.SweepVerifications) })
+	a.sweeps.Go(func() { sweepEvery(sweepCtx, log, "expired spans", time.Hour, a.dropExpiredSpans) })
+	if _, err := a.dropExpiredSpans(sweepCtx); err != nil {
+		log.Error("sweep expired spans", "err", err)
+	}
 	a.closers = append(a.closers, func() error { stop(); a.sweeps.Wait(); return nil })
 
 	a.srv = &http.Server{Handler: a.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -290,6 +375,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.cfg = cfg
 	return a, nil
+}
+
+// OTLPGRPCAddr is the address OTLP's gRPC trace service listens on ("":
+// off).
+func (a *App) OTLPGRPCAddr() string {
+	if a.grpcLn == nil {
+		return ""
+	}
+	return a.grpcLn.Addr().String()
 }
 
 // ready reports whether the server can serve: the database answers and the
@@ -307,8 +401,12 @@ func (a *App) ready(ctx context.Context) error {
 // Serve answers HTTP until ctx ends, then drains requests for up to 15 s.
 // It returns the listener's error, or nil after a clean shutdown.
 func (a *App) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- a.srv.Serve(a.ln) }()
+	if a.grpc != nil {
+		go func() { errc <- a.grpc.Serve(a.grpcLn) }()
+		a.log.Info("OTLP gRPC listening", "addr", a.grpcLn.Addr().String())
+	}
 	if a.metrics != nil {
 		mln, err := net.Listen("tcp", a.metrics.Addr)
 		if err != nil {
@@ -333,6 +431,15 @@ func (a *App) Serve(ctx context.Context) error {
 	defer cancel()
 	if a.metrics != nil {
 		_ = a.metrics.Shutdown(shutdownCtx) // only scrapes are lost
+	}
+	if a.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { a.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutdownCtx.Done():
+			a.grpc.Stop()
+		}
 	}
 	if err := a.srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -371,6 +478,32 @@ func sweepEvery(ctx context.Context, log *slog.Logger, what string, every time.D
 			}
 		}
 	}
+}
+
+// selfTracing is the server's own OpenTelemetry SDK: spans of its work for
+// a tenant (replays) go into that tenant's span store, or, with
+// cfg.ExportTraces, to the OTLP endpoint of the standard variables. Spans
+// are sent in batches at least every second.
+func selfTracing(cfg Config, store *tracing.Store) (*sdktrace.TracerProvider, error) {
+	var exp sdktrace.SpanExporter = &tracing.SelfExporter{Store: store, Default: tenancy.SystemTenantID}
+	if cfg.ExportTraces {
+		var err error
+		if exp, err = otlptracehttp.New(context.Background()); err != nil {
+			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+		}
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", "switchboard"), attribute.String("service.instance.id", cfg.NodeID))
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)),
+		sdktrace.WithIDGenerator(tracing.IDs{}), sdktrace.WithResource(res)), nil
+}
+
+// dropExpiredSpans drops the span partitions whose day has passed.
+func (a *App) dropExpiredSpans(ctx context.Context) (int64, error) {
+	dropped, err := a.Traces.DropExpired(ctx)
+	if len(dropped) > 0 {
+		a.log.Info("dropped expired span partitions", "partitions", dropped)
+	}
+	return int64(len(dropped)), err
 }
 
 // healthTargets lists the health checks services declare.

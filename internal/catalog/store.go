@@ -44,6 +44,7 @@ type Store struct {
 	// checkHost refuses a host the server must not connect to (the egress
 	// deny-list); nil: any.
 	checkHost func(ctx context.Context, host string) error
+	annotate  func(ctx context.Context, tenant uuid.UUID, t *Topology) error
 }
 
 // CheckHosts sets fn to refuse, when an entity is saved, the hosts of its

@@ -17,6 +17,13 @@ import (
 	"switchboard/internal/problem"
 )
 
+// AnnotateTopology sets fn to add, to every topology answered, what other
+// parts of the server know of its nodes (a DLQ's count of dead letters).
+// Set it before serving.
+func (s *Store) AnnotateTopology(fn func(ctx context.Context, tenant uuid.UUID, t *Topology) error) {
+	s.annotate = fn
+}
+
 // Topology is the catalog as a graph.
 type Topology struct {
 	Nodes []Node `json:"nodes"`
@@ -38,6 +45,13 @@ type Node struct {
 	// fails), missing (referred to, not in the catalog) or orphaned.
 	Status   string    `json:"status"`
 	Problems []Problem `json:"problems"`
+	// DeadLetters, on a dead-letter queue or topic, is how many captured
+	// messages it holds still dead.
+	DeadLetters *int64 `json:"dead_letters,omitempty"`
+	// Traced, on a service with traces laid over the graph, is the rate,
+	// errors and duration of the requests and messages it served (its
+	// server and consumer spans) in the window.
+	Traced *Traffic `json:"traced,omitempty"`
 }
 
 // Edge is a relation, or one the specs imply (Derived): a queue's or
@@ -47,6 +61,24 @@ type Edge struct {
 	To      string `json:"to"`
 	Type    string `json:"type"`
 	Derived bool   `json:"derived,omitempty"`
+	// With traces laid over the graph (topology?traced_since=): Declared
+	// says whether the catalog holds the edge (false: only spans show it),
+	// Silent marks a declared edge no span showed in the window, and
+	// Traced is what spans showed of it.
+	Declared *bool    `json:"declared,omitempty"`
+	Silent   bool     `json:"silent,omitempty"`
+	Traced   *Traffic `json:"traced,omitempty"`
+}
+
+// Traffic is rate, errors and duration of an edge (or an operation) over a
+// window, as spans show it.
+type Traffic struct {
+	Count  int64 `json:"count"`
+	Errors int64 `json:"errors"`
+	// Rate is Count a second over the window.
+	Rate  float64 `json:"rate"`
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
 }
 
 // Problem is something wrong with an entity, found on the graph.
@@ -349,6 +381,11 @@ func (s *Store) Topology(ctx context.Context, tenant uuid.UUID, q TopologyQuery,
 		}
 		t.Nodes = append(t.Nodes, Node{ID: ref, Kind: r.Kind, Name: r.Name, Namespace: r.Namespace, Labels: map[string]string{}, Status: "missing",
 			Problems: []Problem{{Ref: ref, Code: "missing", Message: "referred to, but not in the catalog"}}})
+	}
+	if s.annotate != nil {
+		if err := s.annotate(ctx, tenant, &t); err != nil {
+			return Topology{}, err
+		}
 	}
 	return t, nil
 }

@@ -23,7 +23,8 @@ const AppRole = "switchboard_app"
 
 // DB is the shared pool plus the helpers that scope work to a tenant.
 type DB struct {
-	Pool *pgxpool.Pool
+	Pool   *pgxpool.Pool
+	tracer *queryTracer
 }
 
 // Open connects to url and checks the connection.
@@ -36,6 +37,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	qt := &queryTracer{}
+	cfg.ConnConfig.Tracer = qt
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -46,7 +49,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{Pool: pool, tracer: qt}, nil
 }
 
 // Close closes the pool.

@@ -70,19 +70,40 @@ type topicSub struct {
 // replica, as a message of type typ with seq. data must marshal to at most
 // about 7.8 kB: publish a summary and let subscribers read the rest.
 func (h *Hub) Publish(ctx context.Context, topic string, tenant uuid.UUID, typ string, seq uint64, data any) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+	return h.PublishAll(ctx, []Note{{Topic: topic, Tenant: tenant, Type: typ, Seq: seq, Data: data}})
+}
+
+// Note is one message of PublishAll.
+type Note struct {
+	Topic  string
+	Tenant uuid.UUID
+	Type   string
+	Seq    uint64
+	Data   any
+}
+
+// PublishAll publishes notes as Publish does, in one round trip, in order.
+func (h *Hub) PublishAll(ctx context.Context, notes []Note) error {
+	payloads := make([]string, 0, len(notes))
+	for _, n := range notes {
+		raw, err := json.Marshal(n.Data)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", n.Topic, err)
+		}
+		b, err := json.Marshal(note{Topic: n.Topic, Tenant: n.Tenant, Type: n.Type, Seq: n.Seq, Data: raw})
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", n.Topic, err)
+		}
+		if len(b) > maxNote {
+			return problem.Errorf(problem.CodeTooLarge, "a published message is at most %d bytes; this one is %d", maxNote, len(b))
+		}
+		payloads = append(payloads, string(b))
 	}
-	b, err := json.Marshal(note{Topic: topic, Tenant: tenant, Type: typ, Seq: seq, Data: raw})
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+	if len(payloads) == 0 {
+		return nil
 	}
-	if len(b) > maxNote {
-		return problem.Errorf(problem.CodeTooLarge, "a published message is at most %d bytes; this one is %d", maxNote, len(b))
-	}
-	if _, err := h.db.Pool.Exec(ctx, `SELECT pg_notify($1, $2)`, topicChannel, string(b)); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+	if _, err := h.db.Pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i`, topicChannel, payloads); err != nil {
+		return fmt.Errorf("publish %s: %w", notes[0].Topic, err)
 	}
 	return nil
 }

@@ -180,7 +180,9 @@ func (n *Node) watchLeases(ctx context.Context, tenant uuid.UUID, kind leaseKind
 }
 
 // acquire runs the lease acquire protocol shared by locks and elections.
-func (n *Node) acquire(ctx context.Context, k leaseKey, owner string, ttl, wait time.Duration) (grant, error) {
+func (n *Node) acquire(ctx context.Context, k leaseKey, owner string, ttl, wait time.Duration) (g grant, err error) {
+	ctx, done := traceOp(ctx, k, "acquire")
+	defer func() { done(err) }()
 	if err := ctx.Err(); err != nil {
 		return grant{}, err
 	}
@@ -262,7 +264,9 @@ func (n *Node) keepOrGiveBack(ctx context.Context, g grant) (grant, error) {
 	return g, nil
 }
 
-func (n *Node) renew(ctx context.Context, k leaseKey, token string, ttl time.Duration) (grant, error) {
+func (n *Node) renew(ctx context.Context, k leaseKey, token string, ttl time.Duration) (g grant, err error) {
+	ctx, done := traceOp(ctx, k, "renew")
+	defer func() { done(err) }()
 	if err := ctx.Err(); err != nil {
 		return grant{}, err
 	}
@@ -276,7 +280,9 @@ func (n *Node) renew(ctx context.Context, k leaseKey, token string, ttl time.Dur
 	return *res.grant, nil
 }
 
-func (n *Node) release(ctx context.Context, k leaseKey, token string) error {
+func (n *Node) release(ctx context.Context, k leaseKey, token string) (err error) {
+	ctx, done := traceOp(ctx, k, "release")
+	defer func() { done(err) }()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

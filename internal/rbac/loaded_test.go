@@ -181,7 +181,7 @@ func TestTry_BeforeAndAfterACandidateRule(t *testing.T) {
 	if len(after.Because) != 1 || after.Because[0] != `deny operator replay dlq when the object's label "env" is "prod"` {
 		t.Fatalf("after because %q", after.Because)
 	}
-	if len(before.Because) != 1 || before.Because[0] != "built in: allow operator replay dlq" {
+	if len(before.Because) != 1 || before.Because[0] != "built in: allow operator replay dlq when the caller is in the object's owning team" {
 		t.Fatalf("before because %q", before.Because)
 	}
 	// Staging is unaffected by the candidate.

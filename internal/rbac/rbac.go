@@ -29,12 +29,18 @@ const (
 	Create = "create"
 	Update = "update"
 	Delete = "delete"
-	Replay = "replay" // re-publish dead-lettered messages
+	Replay = "replay" // re-publish dead-lettered messages (on the DLQ, and into the destination queue or topic)
 	Use    = "use"    // coordination: append events, take locks, campaign, write KV
+	// Payload reads a DLQ's message bodies and headers unredacted; Discard
+	// takes dead letters out of replays.
+	Payload = "payload"
+	Discard = "discard"
+	// Ingest sends spans over OTLP (on kind trace).
+	Ingest = "ingest"
 )
 
 // Actions lists every action.
-var Actions = []string{Read, Create, Update, Delete, Replay, Use}
+var Actions = []string{Read, Create, Update, Delete, Replay, Use, Payload, Discard, Ingest}
 
 // Kinds of objects that rules name. "*" in a rule matches any kind.
 var Kinds = []string{"tenant", "member", "team", "token", "policy", "audit",
@@ -127,8 +133,21 @@ func Builtin() []Rule {
 		for _, k := range []string{"stream", "lock", "election", "kv"} {
 			add(role, k, Use)
 		}
+		// Services send spans with an editor's or operator's API token;
+		// a viewer's token only reads them.
+		add(role, "trace", Ingest)
 	}
-	add(tenancy.Operator, "dlq", Replay)
+	// Dead letters belong to the DLQ's owning team: its operators read
+	// payloads, replay and discard; its editors read payloads. Replaying
+	// into a queue or topic labelled env=prod takes an admin.
+	for _, act := range []string{Replay, Payload, Discard} {
+		rs = append(rs, Rule{Role: tenancy.Operator, Resource: "dlq", Action: act, Condition: ownTeam, Effect: "allow", Builtin: true})
+	}
+	rs = append(rs, Rule{Role: tenancy.Editor, Resource: "dlq", Action: Payload, Condition: ownTeam, Effect: "allow", Builtin: true})
+	for _, k := range []string{"queue", "topic"} {
+		add(tenancy.Operator, k, Replay)
+		rs = append(rs, Rule{Role: tenancy.Operator, Resource: k, Action: Replay, Condition: prodLabel, Effect: "deny", Builtin: true})
+	}
 	return rs
 }
 

@@ -62,7 +62,8 @@ func TestAuthorize_BuiltinRoles(t *testing.T) {
 		{tenancy.Editor, rbac.Create, "service", "forbidden"}, // no owning team: not theirs
 		{tenancy.Editor, rbac.Create, "team", "forbidden"},
 		{tenancy.Editor, rbac.Replay, "dlq", "forbidden"},
-		{tenancy.Operator, rbac.Replay, "dlq", "ok"},
+		{tenancy.Operator, rbac.Replay, "dlq", "forbidden"}, // no owning team: not theirs
+		{tenancy.Operator, rbac.Replay, "queue", "ok"},      // into a queue not labelled env=prod
 		{tenancy.Operator, rbac.Create, "service", "forbidden"},
 		{tenancy.Operator, rbac.Use, "lock", "ok"},
 		{tenancy.Admin, rbac.Delete, "team", "ok"},

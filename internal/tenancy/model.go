@@ -76,6 +76,14 @@ var slugRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 // inner hyphens.
 func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 
+// The system tenant holds the server's own spans (migrations/00015): it has
+// no members, the platform's operators read it, and no one may create a
+// tenant with its slug.
+var (
+	SystemTenantID = uuid.MustParse("00000000-0000-4000-8000-000000000001")
+	SystemSlug     = "switchboard-system"
+)
+
 // SlugHint explains the slug rule in validation messages.
 const SlugHint = "must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen"
 

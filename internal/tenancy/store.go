@@ -109,6 +109,9 @@ func CreateTenantTx(ctx context.Context, tx pgx.Tx, owner uuid.UUID, slug, name 
 	if err := f.Err(); err != nil {
 		return Tenant{}, err
 	}
+	if slug == SystemSlug {
+		return Tenant{}, problem.Errorf(problem.CodeConflict, "tenant slug %q is taken", slug)
+	}
 	var t Tenant
 	err := tx.QueryRow(ctx, `INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id, slug, name, created_at`,
 		slug, strings.TrimSpace(name)).Scan(&t.ID, &t.Slug, &t.Name, &t.CreatedAt)
@@ -133,6 +136,18 @@ func (s *Store) CreateTenant(ctx context.Context, owner uuid.UUID, slug, name st
 		return err
 	})
 	return t, err
+}
+
+// SystemMembership is what an operator of the platform holds in the system
+// tenant: a viewer's rights, without being a member.
+func (s *Store) SystemMembership(ctx context.Context, email string) (Membership, error) {
+	m := Membership{Role: Viewer, Teams: []string{}, Email: email}
+	err := s.db.Pool.QueryRow(ctx, `SELECT id, slug, name, created_at, policy_version FROM tenants WHERE id = $1`, SystemTenantID).
+		Scan(&m.Tenant.ID, &m.Tenant.Slug, &m.Tenant.Name, &m.Tenant.CreatedAt, &m.PolicyVersion)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Membership{}, problem.NotFound("tenant", SystemSlug)
+	}
+	return m, err
 }
 
 // User returns the user with id.

@@ -16,12 +16,14 @@ import (
 	"switchboard/internal/audit"
 	"switchboard/internal/auth"
 	"switchboard/internal/catalog"
+	"switchboard/internal/dlq"
 	"switchboard/internal/eventstore"
 	"switchboard/internal/idempotency"
 	"switchboard/internal/lockd"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/internal/tenancy"
+	"switchboard/internal/tracing"
 	"switchboard/internal/web"
 	"switchboard/static"
 	"switchboard/views"
@@ -37,6 +39,13 @@ type Deps struct {
 	Locks   *lockd.Node       // nil: the lock pages say the service is not running
 	Events  *eventstore.Store // nil: the stream pages say the store is not running
 	Catalog *catalog.Store
+	// DLQ keeps captured dead letters and replays (nil: the DLQ pages say
+	// capture is not running); Runner, when set, starts replays at once.
+	DLQ     *dlq.Store
+	Runner  *dlq.Runner
+	Capture *dlq.Capture
+	// Traces keeps spans (nil: the trace pages say tracing is not running).
+	Traces *tracing.Store
 	// ImportYAML reads a catalog file (Backstage's catalog-info.yaml) and
 	// imports it; errors in the file are listed in the result.
 	ImportYAML func(ctx context.Context, tenant uuid.UUID, source string, data []byte, allow access.Check) (catalog.ImportResult, error)
@@ -123,6 +132,8 @@ func (u *UI) Mount(s *web.Server) {
 	u.registerStreams(t)
 	u.registerKV(t)
 	u.registerCatalog(t)
+	u.registerDLQ(t)
+	u.registerTraces(t)
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {

@@ -146,10 +146,14 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 		ctx := audit.WithActor(req.Context(), audit.Actor{Name: "anonymous", RemoteAddr: c.RealIP(), RequestID: id})
+		ctx, span := s.startSpan(c, ctx)
 		c.SetRequest(req.WithContext(ctx))
 
 		if err := next(c); err != nil {
 			c.Error(err) // writes the problem response so the status below is final
+		}
+		if span != nil {
+			endSpan(span, c.Response().Status)
 		}
 		s.record(ctx, req.Method, req.URL.Path, c.Path(), c.Response().Status, time.Since(start))
 		return nil

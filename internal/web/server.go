@@ -62,6 +62,7 @@ type Server struct {
 	https     bool
 	metricsTk string
 	renderers []ErrorRenderer
+	tracing   requestTracing
 }
 
 // Face is a set of routes mounted on the server: the REST API, the UI.
@@ -107,7 +108,10 @@ func New(cfg Config, authn *auth.Service) *Server {
 	}}))
 	e.Use(s.securityHeaders)
 	e.Use(bodyDeadline(cfg.BodyTimeout))
-	e.Use(middleware.BodyLimit("2M"))
+	// OTLP ingest bounds its body itself, as sent and decompressed, and
+	// answers in OTLP's own error format.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M",
+		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == OTLPTracesPath }}))
 	e.Use(decodeParams)
 	s.e = e
 
@@ -116,6 +120,9 @@ func New(cfg Config, authn *auth.Service) *Server {
 	e.GET("/metrics", s.metricsRoute)
 	return s
 }
+
+// OTLPTracesPath is where OTLP/HTTP exporters send traces.
+const OTLPTracesPath = "/v1/traces"
 
 // Echo is the router faces add their routes to.
 func (s *Server) Echo() *echo.Echo { return s.e }

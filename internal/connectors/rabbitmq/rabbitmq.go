@@ -173,7 +173,11 @@ func (c *Connector) Publish(ctx context.Context, dest connectors.Destination, ms
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	for _, m := range msgs {
 		p := amqp.Publishing{Headers: amqp.Table(m.Headers), ContentType: m.ContentType, MessageId: m.ID, Timestamp: m.Timestamp,
-			Body: m.Body, DeliveryMode: amqp.Persistent}
+			Body: m.Body, DeliveryMode: amqp.Persistent, CorrelationId: m.Properties["correlation-id"], ReplyTo: m.Properties["reply-to"],
+			Type: m.Properties["type"], AppId: m.Properties["app-id"]}
+		if n, err := strconv.ParseUint(m.Properties["priority"], 10, 8); err == nil {
+			p.Priority = uint8(n)
+		}
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, dest.Exchange, m.Key, true, false, p)
 		if err != nil {
 			return fmt.Errorf("rabbitmq: publish: %s", redact(err))
@@ -195,7 +199,7 @@ func (c *Connector) Publish(ctx context.Context, dest connectors.Destination, ms
 		for len(c.returns) > 0 {
 			<-c.returns
 		}
-		return fmt.Errorf("rabbitmq: no queue took a message for exchange %q and routing key %q (%s)", r.Exchange, r.RoutingKey, r.ReplyText)
+		return fmt.Errorf("rabbitmq: exchange %q, routing key %q (%s): %w", r.Exchange, r.RoutingKey, r.ReplyText, connectors.ErrUnroutable)
 	default:
 	}
 	return nil
@@ -262,13 +266,31 @@ func (c *Connector) consumeOnce(ctx context.Context, source string, prefetch, n 
 			}
 			handle(ctx, connectors.Delivery{
 				Message: connectors.Message{ID: d.MessageId, Key: d.RoutingKey, Body: d.Body, Headers: map[string]any(d.Headers),
-					ContentType: d.ContentType, Timestamp: d.Timestamp},
+					ContentType: d.ContentType, Timestamp: d.Timestamp, Properties: properties(d)},
 				Redelivered: d.Redelivered,
+				Partition:   -1,
+				Offset:      -1,
 				Ack:         func() error { return d.Ack(false) },
+				AckThrough:  func() error { return d.Ack(true) },
 				Nack:        func(requeue bool) error { return d.Nack(false, requeue) },
 			})
 		}
 	}
+}
+
+// properties returns d's message properties other than those Message has
+// fields for (and those the broker sets: user-id, expiration).
+func properties(d amqp.Delivery) map[string]string {
+	p := map[string]string{}
+	for k, v := range map[string]string{"correlation-id": d.CorrelationId, "reply-to": d.ReplyTo, "type": d.Type, "app-id": d.AppId} {
+		if v != "" {
+			p[k] = v
+		}
+	}
+	if d.Priority != 0 {
+		p["priority"] = strconv.Itoa(int(d.Priority))
+	}
+	return p
 }
 
 // drain reads deliveries until the library closes it (or wait passes); what

@@ -1,0 +1,41 @@
+// Package dlq captures dead letters into PostgreSQL, browses them, and
+// replays them as jobs.
+//
+// What it owns: dlq_settings (per DLQ: capture paused, redaction rules),
+// dlq_messages (what capture stored), dlq_replays and dlq_replay_items
+// (replay jobs and the messages each one carries).
+//
+// A DLQ is a queue or topic the catalog names as a dead-letter destination
+// (a queue's dead_letter_queue, a topic's dead_letter_topic, the target of
+// a dead_letters_to relation); nothing else is ever consumed, since
+// consuming a RabbitMQ queue takes its messages. A Kafka DLQ topic can
+// also be read where it lies (ReadInPlace: no group, nothing committed or
+// stored), and replayed to one consumer group through that group's retry
+// topic (KafkaSettings).
+//
+// Invariants:
+//   - Capture acknowledges a delivery only after the transaction that
+//     stores it committed (batches are stored two at a time and
+//     acknowledged in the order they came). A redelivery has the same
+//     fingerprint and is folded; a replayed message that dead-letters
+//     again (it carries HeaderMessage) goes back to its own record, and
+//     once replayed MaxReplays times it is held back (the loop guard).
+//   - A replay fixes its messages when it starts (dlq_replay_items) and
+//     marks them replaying, so no other replay takes them. One replica
+//     runs it at a time (a lease on the job row). A message becomes
+//     replayed only in the transaction that records the broker's
+//     confirmation of it. Before a batch is published the job's
+//     sent_through moves past it (one write a batch, with the lease), and
+//     a run starts from the job's first pending item, so a batch a replica
+//     had in flight when it stopped is sent again (consumers deduplicate by
+//     HeaderReplayID). Counts move only with the item states they count,
+//     so they are exact after any crash.
+//   - Cancelling gives what was not sent (pending above sent_through) back
+//     to the DLQ (dead); a batch in flight is recorded by its runner.
+//   - A replay is decided on the DLQ (replay) and on each destination the
+//     catalog holds (its team and labels); payloads are shown unredacted
+//     only to those with payload on the DLQ.
+//   - Every query is scoped to its tenant (row-level security), except
+//     the server's own reads across tenants (which DLQs to capture, which
+//     replays to run).
+package dlq
