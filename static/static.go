@@ -11,9 +11,10 @@ import "embed"
 
 // FS is the embedded tree: app.css, the scripts (app.js, the table tools
 // tables.js, the live-stream client live.js and the live views on it,
-// fragments.js, streams.js, topology.js, catalog.js) and vendor/ (htmx,
+// fragments.js, streams.js, topology.js, catalog.js, dlq.js, traces.js)
+// and vendor/ (htmx,
 // cytoscape and its layered layout, and their README). The
 // scripts' tests (test/) are not served.
 //
-//go:embed app.css app.js live.js fragments.js streams.js tables.js topology.js catalog.js dlq.js favicon.svg vendor
+//go:embed app.css app.js live.js fragments.js streams.js tables.js topology.js catalog.js dlq.js traces.js favicon.svg vendor
 var FS embed.FS

@@ -168,6 +168,8 @@ func BodyKind(m dlq.Message) string {
 // DLQMessageView is a message's drawer: the message and what the one
 // looking at it may do with it.
 type DLQMessageView struct {
+	// Tenant is the organisation's slug, for links (the trace).
+	Tenant string
 	Message dlq.Message
 	// CanReplay: the viewer may replay this DLQ (the drawer offers "Edit
 	// and replay").

@@ -97,6 +97,7 @@ func Sections() []NavItem {
 		{SectionTopology, "Topology"},
 		{SectionCatalog, "Catalog"},
 		{SectionDLQ, "Dead letters"},
+		{SectionTraces, "Traces"},
 		{SectionStreams, "Event streams"},
 		{SectionKV, "Key-value"},
 		{SectionCoordination, "Locks & elections"},

@@ -275,6 +275,21 @@ func TestCapture_StoresDeadLettersWithTheirOrigin(t *testing.T) {
 	if got := e.messages(t, dlq.Filter{Header: "traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}); len(got) != 1 {
 		t.Errorf("header filter: %d messages", len(got))
 	}
+	// A trace's page finds the dead letter by its trace id, and the span
+	// that sent it; another trace, or a DLQ the caller may not read, none.
+	traced, err := e.store.TracedMessages(t.Context(), e.tenant, "0AF7651916CD43DD8448EB211C80319C", allowAll)
+	if err != nil || len(traced) != 1 || traced[0].ID != one.ID || traced[0].SpanID != "b7ad6b7169203331" || traced[0].DLQ != "queue:"+e.dlqName {
+		t.Errorf("traced messages %+v, %v", traced, err)
+	}
+	deny := func(context.Context, access.Object) error { return problem.Errorf(problem.CodeForbidden, "denied") }
+	for _, c := range []struct {
+		trace string
+		allow access.Check
+	}{{"0af7651916cd43dd8448eb211c80319d", allowAll}, {"0af7651916cd43dd8448eb211c80319c", deny}, {"0af7651916cd43dd8448eb211c8031%_", allowAll}} {
+		if got, err := e.store.TracedMessages(t.Context(), e.tenant, c.trace, c.allow); err != nil || len(got) != 0 {
+			t.Errorf("traced messages of %s: %+v, %v", c.trace, got, err)
+		}
+	}
 	if got := e.messages(t, dlq.Filter{Status: []string{dlq.Replayed}}); len(got) != 0 {
 		t.Errorf("status filter: %d messages", len(got))
 	}

@@ -142,7 +142,7 @@ func (u *UI) dlqMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.DLQMessageView{CanReplay: u.allowed(ctx, p, rbac.Replay, d), Payloads: u.allowed(ctx, p, rbac.Payload, d)}
+	v := views.DLQMessageView{Tenant: p.TenantSlug, CanReplay: u.allowed(ctx, p, rbac.Replay, d), Payloads: u.allowed(ctx, p, rbac.Payload, d)}
 	if !v.Payloads {
 		m.Redact(d.Redaction)
 	}
