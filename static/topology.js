@@ -34,7 +34,11 @@
     topic: "rhomboid",
     saga: "diamond"
   };
-  var FILTERS = ["owner_team", "labels", "kind", "q", "around", "depth"];
+  var FILTERS = ["owner_team", "labels", "kind", "q", "around", "depth", "traced_since"];
+  var UNDECLARED_COLOR = "#e8590c";
+  // With traffic on, the graph is fetched again this often (ms): the
+  // figures move without catalog changes.
+  var TRAFFIC_REFRESH = 15000;
   // Above this many nodes the layout is layers (below) instead of dagre,
   // and edges are drawn straight (haystack), the cheapest to draw.
   var LARGE = 250;
@@ -57,7 +61,30 @@
   }
 
   function edgeKey(e) {
-    return (e.derived ? "d|" : "r|") + e.from + "|" + e.type + "|" + e.to;
+    return (e.declared === false ? "u|" : e.derived ? "d|" : "r|") + e.from + "|" + e.type + "|" + e.to;
+  }
+
+  // rate writes a rate a second: 0.05/s, 3.4/s, 120/s.
+  function rate(r) {
+    r = +r || 0;
+    return (r >= 100 ? Math.round(r) : r >= 10 ? r.toFixed(1) : r.toFixed(2)) + "/s";
+  }
+
+  // traffic writes what spans showed of a node or an edge.
+  function traffic(t) {
+    if (!t) { return ""; }
+    var pct = t.count ? Math.round(t.errors * 1000 / t.count) / 10 : 0;
+    return rate(t.rate) + ", " + t.count + " in the window, " + t.errors + " errors (" + pct + "%), p50 " +
+      (+t.p50_ms).toFixed(1) + " ms, p99 " + (+t.p99_ms).toFixed(1) + " ms";
+  }
+
+  // trafficLabel is the short line drawn under a node or on an edge.
+  function trafficLabel(t, withLatency) {
+    if (!t) { return ""; }
+    var s = rate(t.rate);
+    if (t.errors) { s += " \u2717" + (t.count ? Math.round(t.errors * 100 / t.count) : 0) + "%"; }
+    if (withLatency) { s += " p99 " + Math.round(t.p99_ms) + "ms"; }
+    return s;
   }
 
   // refName reads "kind:name" or "kind:namespace/name".
@@ -71,9 +98,14 @@
 
   function nodeData(n) {
     var codes = problemCodes(n);
+    var label = (codes.length ? "\u26a0 " : "") + (n.name || n.id);
+    if (typeof n.dead_letters === "number") { label += "\n\u2709 " + n.dead_letters + " dead"; }
+    if (n.traced) { label += "\n" + trafficLabel(n.traced, true); }
     return {
       id: n.id,
-      label: (codes.length ? "\u26a0 " : "") + (n.name || n.id),
+      label: label,
+      traced: n.traced || null,
+      deadLetters: typeof n.dead_letters === "number" ? n.dead_letters : null,
       kind: n.kind || "",
       name: n.name || "",
       namespace: n.namespace || "default",
@@ -112,7 +144,9 @@
       var id = edgeKey(e), k = id, i = 1;
       while (ids[id]) { id = k + "#" + (++i); }
       ids[id] = true;
-      edges.push({ group: "edges", data: { id: id, source: e.from, target: e.to, type: e.type, derived: !!e.derived },
+      edges.push({ group: "edges", data: { id: id, source: e.from, target: e.to, type: e.type, derived: !!e.derived,
+        undeclared: e.declared === false, silent: !!e.silent, traced: e.traced || null,
+        label: e.traced ? trafficLabel(e.traced, false) : e.declared === false ? "undeclared" : "" },
         classes: edgeClasses(e) });
     });
     return { nodes: nodes, edges: edges };
@@ -132,6 +166,9 @@
     var c = [];
     if (e.type === "dead_letters_to") { c.push("dead-letter"); }
     if (e.derived) { c.push("derived"); }
+    if (e.declared === false) { c.push("undeclared"); }
+    if (e.silent) { c.push("silent"); }
+    if (e.traced) { c.push("traced"); }
     return c.join(" ");
   }
 
@@ -176,7 +213,7 @@
       { selector: "node", style: {
         "shape": "data(shape)", "background-color": "data(color)", "label": "data(label)",
         "font-size": 11, "color": "#212529", "text-valign": "bottom", "text-margin-y": 4,
-        "width": 26, "height": 26, "min-zoomed-font-size": 7,
+        "width": 26, "height": 26, "min-zoomed-font-size": 7, "text-wrap": "wrap",
         "border-width": 1, "border-color": "#495057" } },
       { selector: "node.has-problems", style: { "border-width": 3, "border-color": DEAD_LETTER_COLOR } },
       { selector: "node.has-drift", style: { "border-style": "double", "border-width": 5, "border-color": "#7048e8" } },
@@ -189,6 +226,11 @@
       { selector: "edge.dead-letter", style: {
         "line-style": "dashed", "line-color": DEAD_LETTER_COLOR, "target-arrow-color": DEAD_LETTER_COLOR, "width": 2 } },
       { selector: "edge.derived", style: { "line-dash-pattern": [6, 3] } },
+      { selector: "edge.traced", style: { "label": "data(label)", "font-size": 9, "color": "#495057", "text-rotation": "autorotate",
+        "text-background-color": "#ffffff", "text-background-opacity": 0.8, "text-background-padding": 1, "min-zoomed-font-size": 6 } },
+      { selector: "edge.undeclared", style: { "line-style": "dotted", "line-color": UNDECLARED_COLOR, "target-arrow-color": UNDECLARED_COLOR,
+        "width": 2.5, "label": "data(label)", "font-size": 9, "color": UNDECLARED_COLOR, "text-rotation": "autorotate" } },
+      { selector: "edge.silent", style: { "opacity": 0.35, "line-style": "dashed", "line-dash-pattern": [2, 6] } },
       { selector: "edge:selected", style: { "width": 4, "line-color": "#1971c2", "target-arrow-color": "#1971c2" } }
     ];
   }
@@ -517,6 +559,16 @@
             ul.appendChild(li);
           });
         }
+        var tr = field(parts.node, "traffic-row"), dr = field(parts.node, "dead-row");
+        if (tr) { tr.hidden = !d.traced; text(field(parts.node, "traffic"), traffic(d.traced)); }
+        if (dr) {
+          dr.hidden = d.deadLetters === null;
+          var dl = field(parts.node, "dead");
+          if (dl && d.deadLetters !== null) {
+            dl.textContent = d.deadLetters + " waiting: browse and replay";
+            dl.setAttribute("href", root.getAttribute("data-dlq") + "/" + encodeURIComponent(d.id));
+          }
+        }
         var link = field(parts.node, "link");
         if (link) { link.setAttribute("href", refPath(d.id)); link.hidden = d.status === "missing"; }
         showPanel("node");
@@ -526,8 +578,13 @@
         text(field(parts.edge, "type"), e.type);
         text(field(parts.edge, "to"), e.target);
         text(field(parts.edge, "derived"), e.derived ? "This relation follows from the entity's settings (its dead-letter target or a saga step): change it on the entity's page." : "");
+        text(field(parts.edge, "flag"), e.undeclared ? "Seen in traces, but not in the catalog." :
+          e.silent ? "Declared, but no span showed it in the window." : "");
+        text(field(parts.edge, "traffic"), e.traced ? "Traffic: " + traffic(e.traced) : "");
         var del = parts.edge && parts.edge.querySelector('[data-action="delete-edge"]');
-        if (del) { del.hidden = e.derived; }
+        if (del) { del.hidden = e.derived || e.undeclared; }
+        var dec = parts.edge && parts.edge.querySelector('[data-action="declare"]');
+        if (dec) { dec.hidden = !e.undeclared; }
         showPanel("edge");
       }
     }
@@ -583,8 +640,18 @@
         } else if (act === "delete-edge") {
           var e = cy.getElementById(selected.id).data();
           unrelate(e.source, e.type, e.target);
+        } else if (act === "declare") {
+          var u = cy.getElementById(selected.id).data();
+          declare(u.source, u.type, u.target);
         }
       });
+    }
+
+    // declare adds a relation spans showed to the catalog.
+    function declare(from, type, to) {
+      postJSON(root.getAttribute("data-relate"), { from: from, type: type, to: to })
+        .then(function () { showError(""); selected = null; say("Declared " + from + " " + type + " " + to + "."); load(false); })
+        .catch(function (err) { showError("The relation could not be declared: " + err.message); });
     }
 
     function unrelate(from, type, to) {
@@ -690,11 +757,22 @@
         tr.setAttribute("data-to", e.to);
         if (e.derived) { tr.setAttribute("data-derived", "true"); }
         cell(tr, e.from, true);
-        cell(tr, e.type + (e.derived ? " (from settings)" : ""), false);
+        if (e.declared === false) { tr.setAttribute("data-undeclared", "true"); }
+        if (e.silent) { tr.setAttribute("data-silent", "true"); }
+        cell(tr, e.type + (e.derived ? " (from settings)" : "") + (e.declared === false ? " (seen in traces, not declared)" : "") +
+          (e.silent ? " (silent in traces)" : "") + (e.traced ? ": " + trafficLabel(e.traced, true) : ""), false);
         cell(tr, e.to, true);
         if (canEdit) {
           var td = cell(tr, "", false);
-          if (!e.derived) {
+          if (e.declared === false) {
+            var dec = document.createElement("button");
+            dec.type = "button";
+            dec.className = "btn btn-primary btn-small";
+            dec.textContent = "Declare";
+            dec.setAttribute("data-action", "declare");
+            dec.setAttribute("aria-label", "Declare " + e.from + " " + e.type + " " + e.to + " in the catalog");
+            td.appendChild(dec);
+          } else if (!e.derived) {
             var b = document.createElement("button");
             b.type = "button";
             b.className = "btn btn-danger btn-small";
@@ -716,10 +794,11 @@
     if (lists) {
       lists.addEventListener("toggle", function () { if (lists.open) { buildLists(); } });
       lists.addEventListener("click", function (evt) {
-        var b = evt.target.closest('[data-action="unrelate"]');
+        var b = evt.target.closest('[data-action="unrelate"], [data-action="declare"]');
         if (!b) { return; }
         var tr = b.closest("tr");
-        unrelate(tr.getAttribute("data-from"), tr.getAttribute("data-type"), tr.getAttribute("data-to"));
+        var act = b.getAttribute("data-action") === "declare" ? declare : unrelate;
+        act(tr.getAttribute("data-from"), tr.getAttribute("data-type"), tr.getAttribute("data-to"));
       });
     }
 
@@ -741,6 +820,8 @@
         reset: changed
       });
     }
+    // Traffic from traces changes without catalog changes: refetch it.
+    setInterval(function () { if (filters.traced_since && !document.hidden) { changed(); } }, TRAFFIC_REFRESH);
 
     // For tests and the keyboard-less: where a node is drawn, in page
     // coordinates.
@@ -750,6 +831,16 @@
         if (n.empty()) { return null; }
         var r = container.getBoundingClientRect(), p = n.renderedPosition();
         return { x: r.left + p.x, y: r.top + p.y };
+      },
+      // edgePoint is a point on an edge (by its key: "r|", "d|" or "u|"
+      // for a declared, derived or undeclared one, then from|type|to), a
+      // third of the way along (clear of its label), in whole pixels as a
+      // mouse event carries them.
+      edgePoint: function (id) {
+        var e = cy.getElementById(id);
+        if (e.empty()) { return null; }
+        var r = container.getBoundingClientRect(), a = e.renderedSourceEndpoint(), b = e.renderedTargetEndpoint();
+        return { x: Math.round(r.left + a.x + (b.x - a.x) / 3), y: Math.round(r.top + a.y + (b.y - a.y) / 3) };
       },
       center: function (id) {
         var n = cy.getElementById(id);

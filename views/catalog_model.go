@@ -14,12 +14,19 @@ type TopologyFilter struct {
 	Q         string
 	Around    string // an entity reference such as service:checkout
 	Depth     string
+	// TracedSince lays traffic from spans over the graph, over this window
+	// back from now ("": none).
+	TracedSince string
 }
+
+// TrafficWindows are the topology's traffic choices.
+var TrafficWindows = []Option{{Value: "", Label: "Off"}, {Value: "15m", Label: "Last 15 minutes"}, {Value: "1h", Label: "Last hour"},
+	{Value: "6h", Label: "Last 6 hours"}, {Value: "24h", Label: "Last day"}}
 
 // Query is the filter as a query string (without "?"), in a fixed order.
 func (f TopologyFilter) Query() string {
 	q := url.Values{}
-	for _, kv := range [][2]string{{"owner_team", f.OwnerTeam}, {"labels", f.Labels}, {"kind", f.Kind}, {"q", f.Q}, {"around", f.Around}, {"depth", f.Depth}} {
+	for _, kv := range [][2]string{{"owner_team", f.OwnerTeam}, {"labels", f.Labels}, {"kind", f.Kind}, {"q", f.Q}, {"around", f.Around}, {"depth", f.Depth}, {"traced_since", f.TracedSince}} {
 		if v := strings.TrimSpace(kv[1]); v != "" {
 			q.Set(kv[0], v)
 		}

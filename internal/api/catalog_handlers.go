@@ -455,11 +455,10 @@ func (a *API) topology(c echo.Context) error {
 	}
 	var window time.Duration
 	if s := c.QueryParam("traced_since"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d > tracing.MaxWindow {
-			return problem.Invalid(map[string]string{"traced_since": "must be a duration such as 1h or 30m, at most 168h"})
+		var err error
+		if window, err = tracing.ParseWindow(s); err != nil {
+			return err
 		}
-		window = d
 	}
 	ctx := c.Request().Context()
 	t, err := a.catalog.Topology(ctx, p.Tenant, q, a.allow(c, rbac.Read))
@@ -470,12 +469,9 @@ func (a *API) topology(c echo.Context) error {
 		if err := a.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "trace", "")); err != nil {
 			return err
 		}
-		now := time.Now()
-		st, err := a.traces.Stats(ctx, p.Tenant, now.Add(-window), now)
-		if err != nil {
+		if err := a.traces.LayOver(ctx, p.Tenant, &t, window); err != nil {
 			return err
 		}
-		tracing.MergeTopology(&t, st)
 	}
 	return c.JSON(http.StatusOK, t)
 }

@@ -241,3 +241,25 @@ func MergeTopology(t *catalog.Topology, st Stats) {
 		}
 	}
 }
+
+// ParseWindow reads a topology's traced_since: a duration such as 1h or
+// 30m, at most MaxWindow.
+func ParseWindow(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > MaxWindow {
+		return 0, problem.Invalid(map[string]string{"traced_since": "must be a duration such as 1h or 30m, at most 168h"})
+	}
+	return d, nil
+}
+
+// LayOver lays what tenant's spans showed in the window back from now
+// over t (MergeTopology).
+func (s *Store) LayOver(ctx context.Context, tenant uuid.UUID, t *catalog.Topology, window time.Duration) error {
+	now := s.now()
+	st, err := s.Stats(ctx, tenant, now.Add(-window), now)
+	if err != nil {
+		return err
+	}
+	MergeTopology(t, st)
+	return nil
+}

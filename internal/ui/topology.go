@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -13,6 +14,7 @@ import (
 	"switchboard/internal/catalog"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
+	"switchboard/internal/tracing"
 	"switchboard/internal/web"
 	"switchboard/views"
 )
@@ -64,7 +66,7 @@ func catalogKinds() []string {
 
 func topologyFilter(c echo.Context) views.TopologyFilter {
 	return views.TopologyFilter{OwnerTeam: c.QueryParam("owner_team"), Labels: c.QueryParam("labels"), Kind: c.QueryParam("kind"),
-		Q: c.QueryParam("q"), Around: c.QueryParam("around"), Depth: c.QueryParam("depth")}
+		Q: c.QueryParam("q"), Around: c.QueryParam("around"), Depth: c.QueryParam("depth"), TracedSince: c.QueryParam("traced_since")}
 }
 
 // teamSlugs lists the organisation's teams for the filters and forms (none
@@ -126,9 +128,22 @@ func (u *UI) topologyJSON(c echo.Context) error {
 	if err != nil {
 		return jsonProblem(c, err)
 	}
+	var window time.Duration
+	if s := c.QueryParam("traced_since"); s != "" {
+		if window, err = tracing.ParseWindow(s); err != nil {
+			return jsonProblem(c, err)
+		}
+	}
 	t, err := u.d.Catalog.Topology(ctx, p.Tenant, q, u.rbac.Check(p, rbac.Read))
 	if err != nil {
 		return jsonProblem(c, err)
+	}
+	// Traffic from spans, for those who may read traces (others get the
+	// catalog's graph as it is).
+	if window > 0 && u.d.Traces != nil && u.rbac.Authorize(ctx, p, rbac.Read, rbac.Of(p, "trace", "")) == nil {
+		if err := u.d.Traces.LayOver(ctx, p.Tenant, &t, window); err != nil {
+			return jsonProblem(c, err)
+		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, t)

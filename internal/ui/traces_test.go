@@ -91,6 +91,8 @@ func TestTracePages_SearchWaterfallDetailsAndDeadLetters(t *testing.T) {
 	}
 	wantIn(t, "the trace page", p.html, `data-testid="trace-dead-letters"`, `data-testid="span-dead-letter-`+producer+`"`, "in "+e.ref(),
 		`<rect x="0.000%"`, `data-depth="1"`, `aria-label="Fold the 2 spans under POST /orders"`)
+	wantIn(t, "the trace's summary", between(t, p.raw, `data-testid="trace-summary"`, "</p>"), "<time datetime=", "services checkout")
+	wantNotIn(t, "the trace page", p.html, "@Time")
 
 	// A span's details, on the page and as the fragment.
 	p = e.ada.get("/t/acme/traces/"+id+"?span="+client, http.StatusOK)

@@ -160,3 +160,35 @@ test("a node with drift is marked apart from other problems", () => {
   assert.match(byId["topic:ghost"].classes, /has-drift/);
   assert.doesNotMatch(byId["queue:q"].classes, /has-drift/);
 });
+
+test("traffic from traces: undeclared, silent and traced edges, and what nodes show", () => {
+  const t = {
+    nodes: [
+      { id: "service:checkout", kind: "service", name: "checkout", status: "ok", problems: [],
+        traced: { count: 120, errors: 6, rate: 2, p50_ms: 4.2, p99_ms: 31.7 } },
+      { id: "queue:orders.dlq", kind: "queue", name: "orders.dlq", status: "ok", problems: [], dead_letters: 12 }
+    ],
+    edges: [
+      { from: "service:checkout", to: "service:stock", type: "calls", declared: false, traced: { count: 60, errors: 0, rate: 1, p50_ms: 2, p99_ms: 9 } },
+      { from: "service:checkout", to: "service:stock", type: "calls", declared: true, traced: { count: 1, errors: 1, rate: 0.01, p50_ms: 2, p99_ms: 9 } },
+      { from: "service:checkout", to: "queue:orders", type: "publishes", declared: true, silent: true }
+    ]
+  };
+  const els = topo.elementsFrom(t);
+  const [undeclared, declared, silent] = els.edges;
+  assert.notStrictEqual(undeclared.data.id, declared.data.id, "an undeclared and a declared edge keep apart");
+  assert.match(undeclared.classes, /\bundeclared\b/);
+  assert.match(undeclared.classes, /\btraced\b/);
+  assert.strictEqual(undeclared.data.undeclared, true);
+  assert.strictEqual(undeclared.data.label, "1.00/s");
+  assert.doesNotMatch(declared.classes, /undeclared/);
+  assert.strictEqual(declared.data.label, "0.01/s \u2717100%");
+  assert.match(silent.classes, /\bsilent\b/);
+  assert.strictEqual(silent.data.label, "");
+  const checkout = els.nodes.find((n) => n.data.id === "service:checkout");
+  assert.strictEqual(checkout.data.label, "checkout\n2.00/s \u27175% p99 32ms");
+  const dlq = els.nodes.find((n) => n.data.id === "queue:orders.dlq");
+  assert.strictEqual(dlq.data.label, "orders.dlq\n\u2709 12 dead");
+  assert.strictEqual(dlq.data.deadLetters, 12);
+  assert.strictEqual(topo.filterQuery({ traced_since: "1h", kind: "service" }), "kind=service&traced_since=1h");
+});
