@@ -4,13 +4,16 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // exporters may compress
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"switchboard/internal/problem"
 )
@@ -69,8 +72,14 @@ func (o *otlpTraces) grpcError(ctx context.Context, err error) error {
 	if code == codes.OK {
 		code = codes.Internal
 	}
+	st := status.New(code, p.Message)
 	if p.RetryAfter > 0 {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("retry-after", strconv.Itoa(p.RetryAfter)))
+		// OTLP's exporters retry ResourceExhausted only when it carries
+		// RetryInfo, after its delay.
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(p.RetryAfter) * time.Second)}); err == nil {
+			st = d
+		}
 	}
-	return status.Error(code, p.Message)
+	return st.Err()
 }

@@ -27,7 +27,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -693,4 +697,34 @@ func TestTraces_TheServerTracesItsRequestsForItsOperators(t *testing.T) {
 	wantProblem(t, s.do("GET", sys+"/traces", owner, nil), 404, "not_found")
 	wantProblem(t, s.do("POST", "/api/v1/tenants", owner, map[string]any{"slug": "switchboard-system", "name": "Mine"}), 409, "conflict")
 	wantProblem(t, s.do("PUT", sys+"/tracing", op, map[string]int{"retention_days": 1}), 403, "forbidden")
+}
+
+// Over its rate, a gRPC exporter is told ResourceExhausted with RetryInfo
+// (OTLP's exporters retry it only then, after the delay it gives).
+func TestTraces_OTLPOverGRPCOverTheRateCarriesRetryInfo(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *app.Config) { c.OTLPGRPCAddr = "127.0.0.1:0"; c.SpansPerSecond = 2 })
+	owner := s.signup("owner@acme.test", "acme")
+	editor := s.apiToken(owner, "grpc", tenancy.Editor)
+	conn, err := grpc.NewClient(s.App.OTLPGRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+editor)
+	var trailer metadata.MD
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, otlpRequest(nil, "a", "b", "c", "d", "e"), grpc.Trailer(&trailer))
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted {
+		t.Fatalf("5 spans at 2 a second: %v, want ResourceExhausted", err)
+	}
+	var delay time.Duration
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			delay = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	if delay < time.Second || trailer.Get("retry-after") == nil {
+		t.Fatalf("details %v, trailer %v: want RetryInfo of at least 1 s and retry-after", st.Details(), trailer)
+	}
 }
