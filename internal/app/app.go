@@ -309,6 +309,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// restarts takes its jobs back at once.
 	a.Replays = &dlq.Runner{Store: a.DLQ, Brokers: brokers, Node: cfg.NodeID, Log: log.With("component", "dlq")}
 	a.Traces = tracing.NewStore(a.DB)
+	relay := a.Traces.StartRelay(a.Live, log.With("component", "tracing"))
+	a.closers = append(a.closers, func() error { relay.Close(); return nil })
 	tp, err := selfTracing(cfg, a.Traces)
 	if err != nil {
 		a.Close()

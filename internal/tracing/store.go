@@ -40,6 +40,8 @@ type Store struct {
 	Indexed map[string]bool
 	// Tail fans new spans out to live subscribers.
 	Tail *Tail
+	// relay carries the tail to and from the other replicas (StartRelay).
+	relay *Relay
 	// Now is the clock (tests set it); nil: time.Now.
 	Now func() time.Time
 
@@ -196,6 +198,9 @@ func (s *Store) Write(ctx context.Context, tenant uuid.UUID, b *Batch) error {
 	}
 	s.mu.Unlock()
 	s.Tail.publish(tenant, rows)
+	if s.relay != nil {
+		s.relay.send(ctx, tenant, rows)
+	}
 	return nil
 }
 

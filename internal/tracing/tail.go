@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"encoding/json"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,9 +16,16 @@ import (
 type Tail struct {
 	mu   sync.RWMutex
 	subs map[uuid.UUID]map[*TailSub]struct{}
-	// onFirst is told of a tenant's first subscriber on this replica
+	// onChange is told that a tenant's subscribers on this replica changed
 	// (called with mu held: it must not block).
-	onFirst func(tenant uuid.UUID)
+	onChange func(tenant uuid.UUID)
+}
+
+// setOnChange sets the tail's onChange.
+func (t *Tail) setOnChange(fn func(tenant uuid.UUID)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.onChange = fn
 }
 
 // NewTail returns a tail with no subscribers.
@@ -40,12 +48,12 @@ func (s *TailSub) TakeSkipped() int64 { return s.skipped.Swap(0) }
 
 // Filter is what a live subscriber wants: spans matching every field set.
 type Filter struct {
-	Service     string
-	Operation   string
-	Status      string
-	MinDuration time.Duration
-	MaxDuration time.Duration
-	Attributes  map[string]string
+	Service     string            `json:"service,omitempty"`
+	Operation   string            `json:"operation,omitempty"`
+	Status      string            `json:"status,omitempty"`
+	MinDuration time.Duration     `json:"min_ns,omitempty"`
+	MaxDuration time.Duration     `json:"max_ns,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
 }
 
 // Validate checks f.
@@ -64,8 +72,8 @@ func (t *Tail) Subscribe(tenant uuid.UUID, f Filter) *TailSub {
 		t.subs[tenant] = map[*TailSub]struct{}{}
 	}
 	t.subs[tenant][s] = struct{}{}
-	if len(t.subs[tenant]) == 1 && t.onFirst != nil {
-		t.onFirst(tenant)
+	if t.onChange != nil {
+		t.onChange(tenant)
 	}
 	return s
 }
@@ -77,6 +85,36 @@ func (t *Tail) Unsubscribe(tenant uuid.UUID, s *TailSub) {
 	delete(t.subs[tenant], s)
 	if len(t.subs[tenant]) == 0 {
 		delete(t.subs, tenant)
+	}
+	if t.onChange != nil {
+		t.onChange(tenant)
+	}
+}
+
+// filters returns the filters of tenant's subscribers on this replica, each
+// once.
+func (t *Tail) filters(tenant uuid.UUID) []Filter {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Filter
+	seen := map[string]bool{}
+	for s := range t.subs[tenant] {
+		k, _ := json.Marshal(s.f)
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			out = append(out, s.f)
+		}
+	}
+	return out
+}
+
+// addSkipped tells each of tenant's subscribers that n spans were skipped
+// before they reached this replica.
+func (t *Tail) addSkipped(tenant uuid.UUID, n int64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for s := range t.subs[tenant] {
+		s.skipped.Add(n)
 	}
 }
 
