@@ -161,6 +161,11 @@ type EntityView struct {
 	Errs          FormErrors
 	// Blocking lists the relations that keep a delete from going through.
 	Blocking string
+	// DeadLetterQueue is a queue's dead-letter queue ("": none);
+	// CanSetUpDeadLettering offers the set-up (a queue the viewer may
+	// change, on a server that captures dead letters).
+	DeadLetterQueue       string
+	CanSetUpDeadLettering bool
 }
 
 // ImportErrorRow is one error of an import, at its document (the 0-based

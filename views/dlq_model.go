@@ -169,7 +169,7 @@ func BodyKind(m dlq.Message) string {
 // looking at it may do with it.
 type DLQMessageView struct {
 	// Tenant is the organisation's slug, for links (the trace).
-	Tenant string
+	Tenant  string
 	Message dlq.Message
 	// CanReplay: the viewer may replay this DLQ (the drawer offers "Edit
 	// and replay").

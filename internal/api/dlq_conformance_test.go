@@ -85,6 +85,13 @@ func runDLQConformance(t *testing.T, c *conformance, ada, acme string) {
 	c.expect(201, "POST", acme+"/brokers", ada, map[string]any{"name": "dlq-rabbit", "kind": "rabbitmq", "owner_team": "dlq-owners", "url": "amqp://guest:guest@127.0.0.1:5672/"})
 	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": dead, "broker": "dlq-rabbit", "owner_team": "dlq-owners"})
 	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": work, "broker": "dlq-rabbit", "owner_team": "dlq-owners", "dead_letter_queue": dead})
+	// Setting up dead-lettering for a queue the broker does not have yet.
+	fresh := uniqueName("conformance-setup-")
+	_, cleanup := rabbitChannel(t)
+	cleanup([]string{fresh, fresh + ".dlq", fresh + ".retry"}, []string{fresh + ".dlx"})
+	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": fresh, "broker": "dlq-rabbit", "owner_team": "dlq-owners"})
+	c.sendBad("POST", acme+"/queues/"+fresh+"/dead-lettering", ada, map[string]any{"retry_delay_ms": 5})
+	c.expect(200, "POST", acme+"/queues/"+fresh+"/dead-lettering", ada, map[string]any{"retry_delay_ms": 60000})
 	d := acme + "/dlq/queue:" + dead
 	live := c.stream(d+"/live", ada)
 	deadLetter(t, ch, work, amqp.Publishing{MessageId: "order-7", ContentType: "application/json", Body: []byte(`{"order":7,"card":"4111"}`),

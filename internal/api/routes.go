@@ -103,6 +103,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.subscriptionRoutes()...)
 	rs = append(rs, a.catalogRoutes()...)
 	rs = append(rs, a.dlqRoutes()...)
+	rs = append(rs, a.deadLetterSetupRoutes()...)
 	rs = append(rs, a.traceRoutes()...)
 	return append(rs, a.lockRoutes()...)
 }

@@ -302,7 +302,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.DLQMaxReplays > 0 {
 		a.DLQ.MaxReplays = cfg.DLQMaxReplays
 	}
-	brokers := &dlq.Brokers{Catalog: a.Catalog, Dial: guard.DialContext, Kafka: kafkaConnector, Log: log.With("component", "dlq")}
+	brokers := &dlq.Brokers{Catalog: a.Catalog, Dial: guard.DialContext, Kafka: kafkaConnector, Policy: checker.ApplyRabbitPolicy, Log: log.With("component", "dlq")}
 	a.closers = append(a.closers, func() error { brokers.Close(); return nil })
 	a.Capture = &dlq.Capture{Store: a.DLQ, Brokers: brokers, SizeCap: cfg.DLQBodyCap, Log: log.With("component", "dlq")}
 	// The Raft node id names the replica in replay leases: a node that

@@ -26,7 +26,10 @@ type Brokers struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Kafka builds a Kafka connector; nil: Kafka brokers are refused.
 	Kafka func(b catalog.BrokerSpec, creds catalog.BrokerCredentials, dial func(ctx context.Context, network, addr string) (net.Conn, error)) connectors.Connector
-	Log   *slog.Logger
+	// Policy writes RabbitMQ policies (dead-lettering an existing queue);
+	// nil: such a set-up is refused with what to do.
+	Policy PolicyWriter
+	Log    *slog.Logger
 
 	mu    sync.Mutex
 	conns map[brokerKey]*brokerConn

@@ -36,6 +36,7 @@ func (u *UI) registerCatalog(t *echo.Group) {
 	t.GET("/catalog/:kind/:name", u.entityPage)
 	t.POST("/catalog/:kind/:name", u.updateEntity)
 	t.POST("/catalog/:kind/:name/delete", u.deleteEntity)
+	t.POST("/catalog/:kind/:name/dead-lettering", u.setUpDeadLettering)
 }
 
 // catalogKind is the kind a catalog page shows: ?kind=, a service by
@@ -426,6 +427,10 @@ func (u *UI) renderEntity(c echo.Context, status int, form *views.EntityForm, er
 		}
 	}
 	v.Details = entityDetails(&e)
+	if e.Queue != nil {
+		v.DeadLetterQueue = e.Queue.DeadLetterQueue
+		v.CanSetUpDeadLettering = v.CanUpdate && u.d.Capture != nil && u.d.Capture.Brokers != nil
+	}
 	if form != nil {
 		v.Form = *form
 	} else {

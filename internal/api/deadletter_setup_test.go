@@ -1,0 +1,231 @@
+package api_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"switchboard/internal/api"
+	"switchboard/internal/dlq"
+	"switchboard/internal/tenancy"
+)
+
+// rabbitChannel is a channel on the machine's RabbitMQ, and a cleanup that
+// deletes queues and exchanges whose names the test gives it.
+func rabbitChannel(t *testing.T) (*amqp.Channel, func(queues, exchanges []string)) {
+	t.Helper()
+	conn, err := amqp.Dial("amqp://guest:guest@127.0.0.1:5672/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch, func(queues, exchanges []string) {
+		t.Cleanup(func() {
+			c, err := amqp.Dial("amqp://guest:guest@127.0.0.1:5672/")
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			ch, err := c.Channel()
+			if err != nil {
+				return
+			}
+			for _, q := range queues {
+				_, _ = ch.QueueDelete(q, false, false, false)
+			}
+			for _, x := range exchanges {
+				_ = ch.ExchangeDelete(x, false, false)
+			}
+		})
+	}
+}
+
+func uniqueName(prefix string) string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// getOne waits (up to 15 s) for a message on queue and takes it.
+func getOne(t *testing.T, ch *amqp.Channel, queue string) amqp.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		d, ok, err := ch.Get(queue, false)
+		if err != nil {
+			t.Fatalf("get from %s: %v", queue, err)
+		}
+		if ok {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing arrived on %s", queue)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Setting up dead-lettering for a queue the broker does not have yet:
+// the queue, its dead-letter exchange and queue (quorum) and a retry queue
+// are declared; the catalog names the dead-letter queue and registers both
+// new queues, so a rejected message is captured into the DLQ store, and a
+// message sent to the retry queue comes back after the delay. Doing it
+// again changes nothing.
+func TestDeadLettering_SetUpForANewQueue(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	owner := s.signup("owner@example.com", "acme")
+	t0 := "/api/v1/tenants/acme"
+	s.must(201, "POST", t0+"/teams", owner, map[string]string{"slug": "payments", "name": "Payments"})
+	s.must(201, "POST", t0+"/brokers", owner, map[string]any{"name": "rabbit", "kind": "rabbitmq", "owner_team": "payments", "url": "amqp://guest:guest@127.0.0.1:5672/"})
+	q := uniqueName("setup-new-")
+	ch, cleanup := rabbitChannel(t)
+	cleanup([]string{q, q + ".dlq", q + ".retry"}, []string{q + ".dlx"})
+	s.must(201, "POST", t0+"/queues", owner, map[string]any{"name": q, "broker": "rabbit", "owner_team": "payments", "labels": map[string]string{"tier": "core"}})
+
+	var out api.DeadLetteringResponse
+	s.must(200, "POST", t0+"/queues/"+q+"/dead-lettering", owner, map[string]any{"retry_delay_ms": 1000}).json(t, &out)
+	if out.QueueType != "quorum" || out.Exchange != q+".dlx" || out.DeadLetterQueue != q+".dlq" || out.RetryQueue != q+".retry" || out.Policy != "" ||
+		len(out.Created) != 4 || len(out.Registered) != 2 || out.Entity.DeadLetterQueue != q+".dlq" || out.Entity.DeadLetterExchange != q+".dlx" {
+		t.Fatalf("set-up answered %+v", out)
+	}
+	var dlqEntity api.EntityBody
+	s.must(200, "GET", t0+"/queues/"+q+".dlq", owner, nil).json(t, &dlqEntity)
+	if dlqEntity.OwnerTeam != "payments" || dlqEntity.Broker != "rabbit" || dlqEntity.Labels["tier"] != "core" {
+		t.Errorf("the registered dead-letter queue %+v", dlqEntity)
+	}
+
+	// A rejected message dead-letters into the DLQ, which is captured.
+	if err := ch.Publish("", q, true, false, amqp.Publishing{MessageId: "m-1", Body: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := getOne(t, ch, q).Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page api.List[dlq.Message]
+		s.must(200, "GET", t0+"/dlq/queue:"+q+".dlq/messages", owner, nil).json(t, &page)
+		if len(page.Items) == 1 && page.Items[0].MessageID == "m-1" && page.Items[0].Original.Queue == q {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rejected message was not captured: %+v", page.Items)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The retry queue gives a message back after its delay.
+	sent := time.Now()
+	if err := ch.Publish("", q+".retry", true, false, amqp.Publishing{MessageId: "m-2", Body: []byte("again")}); err != nil {
+		t.Fatal(err)
+	}
+	back := getOne(t, ch, q)
+	if back.MessageId != "m-2" || time.Since(sent) < 900*time.Millisecond {
+		t.Fatalf("from the retry queue: %q after %s", back.MessageId, time.Since(sent))
+	}
+	_ = back.Ack(false)
+
+	// Again: everything is there as it should be.
+	var again api.DeadLetteringResponse
+	s.must(200, "POST", t0+"/queues/"+q+"/dead-lettering", owner, nil).json(t, &again)
+	if len(again.Created) != 0 || len(again.Registered) != 0 || again.Policy != "" {
+		t.Fatalf("the second set-up answered %+v", again)
+	}
+}
+
+// An existing queue without dead-letter arguments is dead-lettered by a
+// policy written through the management API; without a management URL,
+// the answer says what is needed.
+func TestDeadLettering_AnExistingQueueGetsAPolicy(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	owner := s.signup("owner@example.com", "acme")
+	t0 := "/api/v1/tenants/acme"
+	s.must(201, "POST", t0+"/teams", owner, map[string]string{"slug": "payments", "name": "Payments"})
+	s.must(201, "POST", t0+"/brokers", owner, map[string]any{"name": "plain", "kind": "rabbitmq", "owner_team": "payments", "url": "amqp://guest:guest@127.0.0.1:5672/"})
+	s.must(201, "POST", t0+"/brokers", owner, map[string]any{"name": "managed", "kind": "rabbitmq", "owner_team": "payments", "url": "amqp://guest:guest@127.0.0.1:5672/",
+		"management_url": "http://127.0.0.1:15672"})
+	q := uniqueName("setup-old-")
+	ch, cleanup := rabbitChannel(t)
+	cleanup([]string{q, q + ".dlq", q + ".retry"}, []string{q + ".dlx"})
+	t.Cleanup(func() { deletePolicy(t, "switchboard-dead-letter-"+q) })
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.must(201, "POST", t0+"/queues", owner, map[string]any{"name": q, "broker": "plain", "owner_team": "payments"})
+	r := s.do("POST", t0+"/queues/"+q+"/dead-lettering", owner, nil)
+	wantProblem(t, r, 409, "conflict")
+	s.must(200, "PATCH", t0+"/queues/"+q, owner, map[string]any{"broker": "managed"})
+
+	var out api.DeadLetteringResponse
+	s.must(200, "POST", t0+"/queues/"+q+"/dead-lettering", owner, nil).json(t, &out)
+	if out.Policy != "switchboard-dead-letter-"+q || out.RetryDelayMs != 30000 {
+		t.Fatalf("set-up answered %+v", out)
+	}
+	// The policy applies within moments: a rejected message dead-letters.
+	deadline := time.Now().Add(20 * time.Second)
+	for n := 0; ; n++ {
+		if err := ch.Publish("", q, true, false, amqp.Publishing{MessageId: "old-1", Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := getOne(t, ch, q).Reject(false); err != nil {
+			t.Fatal(err)
+		}
+		var page api.List[dlq.Message]
+		time.Sleep(300 * time.Millisecond)
+		s.must(200, "GET", t0+"/dlq/queue:"+q+".dlq/messages", owner, nil).json(t, &page)
+		if len(page.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a rejected message never reached the dead-letter queue through the policy")
+		}
+	}
+}
+
+// Bad input: a clear 4xx each; a broker that does not answer, a 502 naming
+// it; another tenant's queue, 404; one who may not change the queue, 403.
+func TestDeadLettering_BadInput(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	owner := s.signup("owner@example.com", "acme")
+	stranger := s.signup("eve@example.com", "globex")
+	t0 := "/api/v1/tenants/acme"
+	viewer := s.member(owner, "acme", "viewer@example.com", tenancy.Viewer)
+	s.must(201, "POST", t0+"/brokers", owner, map[string]any{"name": "gone", "kind": "rabbitmq", "url": "amqp://guest:guest@127.0.0.1:1/"})
+	s.must(201, "POST", t0+"/queues", owner, map[string]any{"name": "orders", "broker": "gone"})
+	path := t0 + "/queues/orders/dead-lettering"
+	wantProblem(t, s.do("POST", path, owner, map[string]any{"retry_delay_ms": 5}), 400, "invalid")
+	wantProblem(t, s.do("POST", path, owner, map[string]any{"retry_delay_ms": 90_000_000}), 400, "invalid")
+	wantProblem(t, s.do("POST", path, owner, map[string]any{"nonsense": true}), 400, "invalid")
+	wantProblem(t, s.do("POST", t0+"/queues/nowhere/dead-lettering", owner, nil), 404, "not_found")
+	wantProblem(t, s.do("POST", path, stranger, nil), 404, "not_found")
+	wantProblem(t, s.do("POST", path, viewer, nil), 403, "forbidden")
+	start := time.Now()
+	p := wantProblem(t, s.do("POST", path, owner, nil), 502, "bad_gateway")
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the unreachable broker took %s to report", took)
+	}
+	if !strings.Contains(p.Detail, `"gone"`) {
+		t.Errorf("the 502 says %q, not naming the broker", p.Detail)
+	}
+}
+
+// deletePolicy removes a policy through the management API.
+func deletePolicy(t *testing.T, name string) {
+	req, _ := http.NewRequest(http.MethodDelete, "http://127.0.0.1:15672/api/policies/%2F/"+name, nil)
+	req.SetBasicAuth("guest", "guest")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if res, err := c.Do(req); err == nil {
+		res.Body.Close()
+	}
+}

@@ -1,0 +1,66 @@
+package discovery
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/google/uuid"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+
+	"switchboard/internal/access"
+	"switchboard/internal/catalog"
+	"switchboard/internal/problem"
+)
+
+// ApplyRabbitPolicy writes a policy (name, a pattern of queue names, its
+// definition) in vhost of broker of tenant (when allow lets the caller
+// read it), through the broker's
+// management API, within DefaultTimeout. A broker without a management URL
+// is CodeConflict (saying what it needs); one that does not answer, or
+// refuses, CodeBadGateway.
+func (c *Checker) ApplyRabbitPolicy(ctx context.Context, tenant uuid.UUID, broker, vhost, name, pattern string, def map[string]any, allow access.Check) error {
+	b, err := c.Store.Get(ctx, tenant, catalog.Ref{Kind: catalog.KindBroker, Namespace: catalog.DefaultNamespace, Name: broker}, allow)
+	if err != nil {
+		return err
+	}
+	if b.Broker == nil || b.Broker.Type != catalog.RabbitMQ {
+		return problem.Errorf(problem.CodeUnprocessable, "broker %q is not a RabbitMQ broker", broker)
+	}
+	if b.Broker.ManagementURL == "" {
+		return problem.Errorf(problem.CodeConflict, "the queue exists, and RabbitMQ cannot add dead-letter arguments to an existing queue: give broker %q a management_url (and its credentials) so a policy can, or delete and declare the queue again", broker)
+	}
+	creds, err := c.Store.Credentials(ctx, tenant, b.Name)
+	if err != nil {
+		return err
+	}
+	user, pass := creds.ManagementUsername, creds.ManagementPassword
+	if user == "" && sameHost(b.Broker.URL, b.Broker.ManagementURL) {
+		user, pass = creds.Username, creds.Password
+	}
+	endpoint, user, pass, err := managementEndpoint(RabbitConfig{Name: b.Name, ManagementURL: b.Broker.ManagementURL, Username: user, Password: pass})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	base := http.DefaultTransport
+	if c.Client != nil && c.Client.Transport != nil {
+		base = c.Client.Transport
+	}
+	rh, err := rabbithole.NewTLSClient(endpoint, user, pass, ctxTransport{ctx: ctx, base: base})
+	if err != nil {
+		return problem.Errorf(problem.CodeInvalid, "broker %q: the management URL is not valid", b.Name)
+	}
+	rh.SetTimeout(DefaultTimeout)
+	if vhost == "" {
+		vhost = "/"
+	}
+	res, err := rh.PutPolicy(vhost, name, rabbithole.Policy{Pattern: pattern, ApplyTo: "queues", Priority: 10, Definition: rabbithole.PolicyDefinition(def)})
+	if err == nil {
+		res.Body.Close()
+	}
+	if err != nil {
+		return brokerError(ctx, b.Name, err, pass, creds.Password)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package dlq
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/internal/access"
+	"switchboard/internal/catalog"
+	"switchboard/internal/connectors/rabbitmq"
+	"switchboard/internal/problem"
+)
+
+// The actions a set-up asks allow about (the rbac package's names).
+const (
+	actRead   = "read"
+	actCreate = "create"
+	actUpdate = "update"
+)
+
+// Retry delays a dead-lettering set-up takes.
+const (
+	DefaultRetryDelay = 30 * time.Second
+	MinRetryDelay     = time.Second
+	MaxRetryDelay     = 24 * time.Hour
+)
+
+// PolicyWriter writes a RabbitMQ policy on tenant's broker (through its
+// management API), if allow lets the caller read the broker.
+type PolicyWriter func(ctx context.Context, tenant uuid.UUID, broker, vhost, name, pattern string, def map[string]any, allow access.Check) error
+
+// DeadLettering is a finished set-up: what was declared on the broker and
+// what the catalog now holds.
+type DeadLettering struct {
+	rabbitmq.DeadLettering
+	// Registered lists the catalog entities made (the dead-letter and retry
+	// queues, unless they were there).
+	Registered []string `json:"registered"`
+	// Entity is the queue as the catalog now holds it.
+	Entity catalog.Entity `json:"-"`
+}
+
+// SetUpDeadLettering declares, on the broker of queue q (a catalog queue
+// entity the caller may update), its dead-letter exchange, dead-letter
+// queue and retry queue (rabbitmq.Connector.SetUpDeadLettering; a policy
+// through b.Policy when the queue already exists), then records it in the
+// catalog: the dead-letter and retry queues are registered (owned by q's
+// team, with its labels) unless they are, and q names its dead-letter
+// exchange and queue, so capture starts. allow gives the caller's check of
+// an action. A broker that does not answer is a 502 naming it.
+func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q catalog.Entity, retryDelay time.Duration, allow func(act string) access.Check) (DeadLettering, error) {
+	if q.Queue == nil {
+		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "%s is not a queue", q.Name)
+	}
+	if retryDelay < MinRetryDelay || retryDelay > MaxRetryDelay {
+		return DeadLettering{}, problem.Invalid(map[string]string{"retry_delay_ms": "must be from 1000 (1 s) to 86400000 (24 h)"})
+	}
+	c, _, err := b.Get(ctx, tenant, q.Queue.Broker)
+	if err != nil {
+		return DeadLettering{}, err
+	}
+	rc, ok := c.(*rabbitmq.Connector)
+	if !ok {
+		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "broker %q is not a RabbitMQ broker: dead-lettering is set up on RabbitMQ queues", q.Queue.Broker)
+	}
+	var policy rabbitmq.PolicyFunc
+	if b.Policy != nil {
+		policy = func(ctx context.Context, name, pattern string, def map[string]any) error {
+			return b.Policy(ctx, tenant, q.Queue.Broker, q.Queue.VHost, name, pattern, def, allow(actRead))
+		}
+	}
+	set, err := rc.SetUpDeadLettering(ctx, q.Name, retryDelay, policy)
+	if err != nil {
+		return DeadLettering{}, brokerFailed(q.Queue.Broker, err)
+	}
+	out := DeadLettering{DeadLettering: set, Registered: []string{}}
+	for _, name := range []string{set.DeadLetterQueue, set.RetryQueue} {
+		e := catalog.Entity{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: name, OwnerTeam: q.OwnerTeam,
+			Description: "made by setting up dead-lettering for " + q.Name, Labels: q.Labels,
+			Queue: &catalog.QueueSpec{Broker: q.Queue.Broker, VHost: q.Queue.VHost}}
+		_, err := b.Catalog.Create(ctx, tenant, e, nil, allow(actCreate))
+		if problem.Code(err) == problem.CodeConflict {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out.Registered = append(out.Registered, catalog.Ref{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: name}.String())
+	}
+	ref := catalog.Ref{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: q.Name}
+	for attempt := 0; ; attempt++ {
+		next := q
+		spec := *q.Queue
+		spec.DeadLetterExchange, spec.DeadLetterQueue = set.Exchange, set.DeadLetterQueue
+		next.Queue = &spec
+		updated, err := b.Catalog.Update(ctx, tenant, ref, q.Version, next, nil, allow(actUpdate))
+		if problem.Code(err) == problem.CodePrecondition && attempt < 3 {
+			if q, err = b.Catalog.Get(ctx, tenant, ref, allow(actUpdate)); err != nil {
+				return out, err
+			}
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out.Entity = updated
+		return out, nil
+	}
+}
