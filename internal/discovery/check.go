@@ -38,6 +38,16 @@ type Result struct {
 	Undeclared []catalog.Entity `json:"-"`
 }
 
+// rabbitConfig is how to reach b's management API: its management user,
+// else the broker's own user, but only on the broker's own host.
+func (c *Checker) rabbitConfig(b catalog.Entity, creds catalog.BrokerCredentials) RabbitConfig {
+	user, pass := creds.ManagementUsername, creds.ManagementPassword
+	if user == "" && sameHost(b.Broker.URL, b.Broker.ManagementURL) {
+		user, pass = creds.Username, creds.Password
+	}
+	return RabbitConfig{Name: b.Name, ManagementURL: b.Broker.ManagementURL, Username: user, Password: pass, VHost: b.Broker.VHost, Client: c.Client}
+}
+
 // Check reads broker of tenant (if allow lets the caller read it), compares
 // it with the queues and topics declared on it, and records the drift.
 func (c *Checker) Check(ctx context.Context, tenant uuid.UUID, broker string, allow access.Check) (catalog.Entity, Result, error) {
@@ -58,12 +68,7 @@ func (c *Checker) Check(ctx context.Context, tenant uuid.UUID, broker string, al
 		if b.Broker.ManagementURL == "" {
 			return b, Result{}, problem.Errorf(problem.CodeUnprocessable, "broker %q has no management_url: discovery reads RabbitMQ's management API", b.Name)
 		}
-		user, pass := creds.ManagementUsername, creds.ManagementPassword
-		if user == "" && sameHost(b.Broker.URL, b.Broker.ManagementURL) {
-			// The broker's own user, but only on the broker's own host.
-			user, pass = creds.Username, creds.Password
-		}
-		inv, err = RabbitMQ(rctx, RabbitConfig{Name: b.Name, ManagementURL: b.Broker.ManagementURL, Username: user, Password: pass, VHost: b.Broker.VHost, Client: c.Client})
+		inv, err = RabbitMQ(rctx, c.rabbitConfig(b, creds))
 	case catalog.Kafka:
 		kc := KafkaConfig{Name: b.Name, Seeds: b.Broker.BootstrapServers, Username: creds.Username, Password: creds.Password, Dial: c.Dial}
 		if b.Broker.SASL != nil {

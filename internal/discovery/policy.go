@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/google/uuid"
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
@@ -33,25 +32,17 @@ func (c *Checker) ApplyRabbitPolicy(ctx context.Context, tenant uuid.UUID, broke
 	if err != nil {
 		return err
 	}
-	user, pass := creds.ManagementUsername, creds.ManagementPassword
-	if user == "" && sameHost(b.Broker.URL, b.Broker.ManagementURL) {
-		user, pass = creds.Username, creds.Password
-	}
-	endpoint, user, pass, err := managementEndpoint(RabbitConfig{Name: b.Name, ManagementURL: b.Broker.ManagementURL, Username: user, Password: pass})
+	rc := c.rabbitConfig(b, creds)
+	endpoint, user, pass, err := managementEndpoint(rc)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-	base := http.DefaultTransport
-	if c.Client != nil && c.Client.Transport != nil {
-		base = c.Client.Transport
-	}
-	rh, err := rabbithole.NewTLSClient(endpoint, user, pass, ctxTransport{ctx: ctx, base: base})
+	rh, err := managementClient(ctx, rc, b.Name, endpoint, user, pass)
 	if err != nil {
-		return problem.Errorf(problem.CodeInvalid, "broker %q: the management URL is not valid", b.Name)
+		return err
 	}
-	rh.SetTimeout(DefaultTimeout)
 	if vhost == "" {
 		vhost = "/"
 	}

@@ -48,16 +48,10 @@ func RabbitMQ(ctx context.Context, c RabbitConfig) (Inventory, error) {
 	}
 	ctx, cancel := bounded(ctx)
 	defer cancel()
-
-	base := http.DefaultTransport
-	if c.Client != nil && c.Client.Transport != nil {
-		base = c.Client.Transport
-	}
-	rh, err := rabbithole.NewTLSClient(endpoint, user, pass, ctxTransport{ctx: ctx, base: base})
+	rh, err := managementClient(ctx, c, name, endpoint, user, pass)
 	if err != nil {
-		return Inventory{}, problem.Errorf(problem.CodeInvalid, "broker %q: the management URL is not valid", name)
+		return Inventory{}, err
 	}
-	rh.SetTimeout(DefaultTimeout)
 
 	inv, err := readRabbit(rh, c.VHost)
 	if err != nil {
@@ -68,6 +62,21 @@ func RabbitMQ(ctx context.Context, c RabbitConfig) (Inventory, error) {
 		return Inventory{}, brokerError(ctx, name, err, pass, c.Password)
 	}
 	return inv, nil
+}
+
+// managementClient is a management API client for endpoint whose every
+// request ends with ctx.
+func managementClient(ctx context.Context, c RabbitConfig, name, endpoint, user, pass string) (*rabbithole.Client, error) {
+	base := http.DefaultTransport
+	if c.Client != nil && c.Client.Transport != nil {
+		base = c.Client.Transport
+	}
+	rh, err := rabbithole.NewTLSClient(endpoint, user, pass, ctxTransport{ctx: ctx, base: base})
+	if err != nil {
+		return nil, problem.Errorf(problem.CodeInvalid, "broker %q: the management URL is not valid", name)
+	}
+	rh.SetTimeout(DefaultTimeout)
+	return rh, nil
 }
 
 // readRabbit makes the management API calls, one virtual host or all.
