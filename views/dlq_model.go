@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -44,6 +45,32 @@ type DLQView struct {
 	// CanSettings: the caller may pause capture and set redaction.
 	CanSettings bool
 	Payloads    bool // the caller reads payloads unredacted
+	// InPlace is a Kafka DLQ topic's page read where it lies (?in_place=1,
+	// partition, offset); InPlaceErr why it could not be read.
+	InPlace    *dlq.InPlace
+	InPlaceErr string
+}
+
+// Kafka says the DLQ is a Kafka topic.
+func (v DLQView) Kafka() bool { return v.DLQ.Kafka != nil }
+
+// InPlacePath is the page reading partition from offset in place.
+func (v DLQView) InPlacePath(tenant string, partition int32, offset int64) string {
+	return DLQPath(tenant, v.DLQ.Ref) + fmt.Sprintf("?in_place=1&partition=%d&offset=%d#in-place", partition, offset)
+}
+
+// Preview is the start of a message's body for a table cell.
+func Preview(m dlq.Message) string {
+	switch m.BodyEncoding {
+	case "redacted":
+		return "(hidden)"
+	case "base64":
+		return fmt.Sprintf("(%d bytes, binary)", m.BodySize)
+	}
+	if r := []rune(m.Body); len(r) > 120 {
+		return string(r[:120]) + "…"
+	}
+	return m.Body
 }
 
 // FilterQuery is the page's filter as a query string (without "?").

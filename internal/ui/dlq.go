@@ -107,6 +107,9 @@ func (u *UI) renderDLQ(c echo.Context, status int, plan *dlq.Plan) error {
 	if v.Replays, err = s.Replays(ctx, p.Tenant, d.Ref, 20); err != nil {
 		return err
 	}
+	if d.Kafka != nil && q.Get("in_place") != "" {
+		v.InPlace, v.InPlaceErr = u.readInPlace(c, d, v.Payloads)
+	}
 	if id := q.Get("replay"); id != "" {
 		rid, err := uuid.Parse(id)
 		if err != nil {
@@ -119,6 +122,42 @@ func (u *UI) renderDLQ(c echo.Context, status int, plan *dlq.Plan) error {
 		v.Watch = &r
 	}
 	return render(c, status, views.DLQPage(page(c, d.Ref, views.SectionDLQ), v))
+}
+
+// readInPlace reads the page's partition and offset of a Kafka DLQ topic
+// where it lies (redacted unless payloads); a refusal or a broker failure
+// is said on the page.
+func (u *UI) readInPlace(c echo.Context, d dlq.DLQ, payloads bool) (*dlq.InPlace, string) {
+	if u.d.Runner == nil || u.d.Runner.Brokers == nil {
+		return nil, "This server does not reach brokers."
+	}
+	q := c.QueryParams()
+	partition, err := strconv.ParseInt(strings.TrimSpace(q.Get("partition")), 10, 32)
+	if q.Get("partition") == "" {
+		partition, err = 0, nil
+	}
+	if err != nil || partition < 0 {
+		return nil, "The partition is a whole number from 0."
+	}
+	offset := int64(-1)
+	if s := strings.TrimSpace(q.Get("offset")); s != "" {
+		if offset, err = strconv.ParseInt(s, 10, 64); err != nil || offset < 0 {
+			return nil, "The offset is a whole number from 0, or empty for the last page."
+		}
+	}
+	page, err := u.d.DLQ.ReadInPlace(c.Request().Context(), principal(c).Tenant, u.d.Runner.Brokers, d, int32(partition), offset, dlq.DefaultPage)
+	if err != nil {
+		if _, ok := problem.As(err); ok && problem.Code(err) != problem.CodeInternal {
+			return nil, problemText(err)
+		}
+		return nil, "The topic could not be read."
+	}
+	if !payloads {
+		for i := range page.Records {
+			page.Records[i].Redact(d.Redaction)
+		}
+	}
+	return &page, ""
 }
 
 // dlqMessage is one message's drawer, for the page's script to show a row
@@ -257,8 +296,8 @@ func (u *UI) dlqAct(c echo.Context) error {
 		}
 		if q := strings.TrimSpace(form.Get("target_queue")); q != "" {
 			req.Target = &dlq.Target{Queue: q}
-		} else if t := strings.TrimSpace(form.Get("target_topic")); t != "" {
-			req.Target = &dlq.Target{Topic: t}
+		} else if t, g := strings.TrimSpace(form.Get("target_topic")), strings.TrimSpace(form.Get("consumer_group")); t != "" || g != "" {
+			req.Target = &dlq.Target{Topic: t, ConsumerGroup: g}
 		}
 		job, plan, err := s.StartReplay(ctx, p.Tenant, d, req, u.rbac.Check(p, rbac.Replay))
 		if err != nil {
@@ -392,7 +431,15 @@ func (u *UI) dlqSettings(c echo.Context) error {
 	if err := red.Validate(); err != nil {
 		return u.redirectWithFlash(c, back, problemText(err))
 	}
-	if err := s.SetSettings(ctx, p.Tenant, d.Ref, &paused, &red); err != nil {
+	ch := dlq.SettingsChange{Paused: &paused, Redaction: &red}
+	if d.Kafka != nil {
+		k := dlq.KafkaSettings{OriginalTopicHeader: strings.TrimSpace(c.FormValue("original_topic_header")), RetryTopic: strings.TrimSpace(c.FormValue("retry_topic"))}
+		if err := k.Validate(""); err != nil {
+			return u.redirectWithFlash(c, back, problemText(err))
+		}
+		ch.Kafka = &k
+	}
+	if err := s.ChangeSettings(ctx, p.Tenant, d.Ref, ch); err != nil {
 		return err
 	}
 	if u.d.Capture != nil {
