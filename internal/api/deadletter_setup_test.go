@@ -17,7 +17,7 @@ import (
 
 // rabbitChannel is a channel on the machine's RabbitMQ, and a cleanup that
 // deletes queues and exchanges whose names the test gives it.
-func rabbitChannel(t *testing.T) (*amqp.Channel, func(queues, exchanges []string)) {
+func rabbitChannel(t testing.TB) (*amqp.Channel, func(queues, exchanges []string)) {
 	t.Helper()
 	conn, err := amqp.Dial("amqp://guest:guest@127.0.0.1:5672/")
 	if err != nil {

@@ -70,6 +70,16 @@ func init() {
 		matrixRow{"GET", "/dlq/:ref/live", [7]int{400, 400, 400, 400, 400, 400, 400}, func(s *testServer, f *authzFixture, tenant string) cell {
 			return dlqPath(s, f, tenant, "/live")
 		}},
+		// Setting up dead-lettering changes the queue: as PATCH does. An
+		// allowed cell declares on the machine's RabbitMQ what is deleted
+		// when the test ends.
+		matrixRow{"POST", "/queues/:name/dead-lettering", [7]int{200, 200, 403, 403, 403, 403, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
+			name := uniqueName("cell-dl-")
+			_, cleanup := rabbitChannel(s.t)
+			cleanup([]string{name, name + ".dlq", name + ".retry"}, []string{name + ".dlx"})
+			s.must(201, "POST", tenantPath(tenant, "/queues"), f.owner[tenant], map[string]any{"name": name, "broker": f.newBroker(s, tenant, "rabbitmq"), "owner_team": "core"})
+			return cell{tenantPath(tenant, "/queues/"+name+"/dead-lettering"), nil}
+		}},
 	)
 	for action, from := range map[string]string{"pause": "running", "resume": "paused", "cancel": "running"} {
 		matrix = append(matrix, matrixRow{"POST", "/dlq/:ref/replays/:id/" + action, admins, func(s *testServer, f *authzFixture, tenant string) cell {
