@@ -230,6 +230,10 @@
       panel.setAttribute("aria-busy", "true");
       fetch(base + "/spans/" + encodeURIComponent(id), { credentials: "same-origin", signal: loading.signal })
         .then(function (r) {
+          if (r.redirected || (r.headers.get("Content-Type") || "").indexOf("text/html") < 0) {
+            // The sign-in page instead of the details: the session ended.
+            throw new Error("the session ended; reload to sign in again");
+          }
           if (!r.ok) { throw new Error("the server answered " + r.status); }
           return r.text();
         })

@@ -59,6 +59,19 @@ func (v DLQView) InPlacePath(tenant string, partition int32, offset int64) strin
 	return DLQPath(tenant, v.DLQ.Ref) + fmt.Sprintf("?in_place=1&partition=%d&offset=%d#in-place", partition, offset)
 }
 
+// InPlaceStart is the first offset the read partition still holds.
+func (v DLQView) InPlaceStart() int64 {
+	if v.InPlace == nil {
+		return 0
+	}
+	for _, p := range v.InPlace.Partitions {
+		if p.Partition == v.InPlace.Partition {
+			return p.Start
+		}
+	}
+	return 0
+}
+
 // Preview is the start of a message's body for a table cell.
 func Preview(m dlq.Message) string {
 	switch m.BodyEncoding {

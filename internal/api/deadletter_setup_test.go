@@ -3,6 +3,7 @@ package api_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -171,8 +172,30 @@ func TestDeadLettering_AnExistingQueueGetsAPolicy(t *testing.T) {
 	if out.Policy != "switchboard-dead-letter-"+q || out.RetryDelayMs != 30000 {
 		t.Fatalf("set-up answered %+v", out)
 	}
+	// A queue another policy governs: RabbitMQ would apply only one of
+	// them, so the answer names the other.
+	governed := uniqueName("setup-governed-")
+	cleanup([]string{governed, governed + ".dlq", governed + ".retry"}, []string{governed + ".dlx"})
+	if _, err := ch.QueueDeclare(governed, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	putPolicy(t, "other-"+governed, "^"+governed+"$")
+	t.Cleanup(func() { deletePolicy(t, "other-"+governed) })
+	s.must(201, "POST", t0+"/queues", owner, map[string]any{"name": governed, "broker": "managed", "owner_team": "payments"})
+	deadline := time.Now().Add(10 * time.Second)
+	for queuePolicy(t, governed) != "other-"+governed { // the broker applies a new policy within moments
+		if time.Now().After(deadline) {
+			t.Fatal("the broker never applied the other policy")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r = s.do("POST", t0+"/queues/"+governed+"/dead-lettering", owner, nil)
+	if p := wantProblem(t, r, 409, "conflict"); !strings.Contains(p.Detail, "other-"+governed) {
+		t.Fatalf("a queue governed by another policy: %s", p.Detail)
+	}
+
 	// The policy applies within moments: a rejected message dead-letters.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for n := 0; ; n++ {
 		if err := ch.Publish("", q, true, false, amqp.Publishing{MessageId: "old-1", Body: []byte("x")}); err != nil {
 			t.Fatal(err)
@@ -228,4 +251,40 @@ func deletePolicy(t *testing.T, name string) {
 	if res, err := c.Do(req); err == nil {
 		res.Body.Close()
 	}
+}
+
+// putPolicy writes a max-length policy through the management API.
+func putPolicy(t *testing.T, name, pattern string) {
+	t.Helper()
+	body := strings.NewReader(`{"pattern":"` + pattern + `","apply-to":"queues","priority":0,"definition":{"max-length":100000}}`)
+	req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:15672/api/policies/%2F/"+name, body)
+	req.SetBasicAuth("guest", "guest")
+	req.Header.Set("Content-Type", "application/json")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("put policy %s: %d", name, res.StatusCode)
+	}
+}
+
+// queuePolicy is the policy the broker applies to queue ("": none).
+func queuePolicy(t *testing.T, queue string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:15672/api/queues/%2F/"+queue, nil)
+	req.SetBasicAuth("guest", "guest")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var q struct {
+		Policy string `json:"policy"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&q)
+	return q.Policy
 }

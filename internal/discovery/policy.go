@@ -11,13 +11,13 @@ import (
 	"switchboard/internal/problem"
 )
 
-// ApplyRabbitPolicy writes a policy (name, a pattern of queue names, its
-// definition) in vhost of broker of tenant (when allow lets the caller
+// ApplyRabbitPolicy writes a policy for queue (name, a pattern of queue
+// names, its definition) in vhost of broker of tenant (when allow lets the caller
 // read it), through the broker's
 // management API, within DefaultTimeout. A broker without a management URL
 // is CodeConflict (saying what it needs); one that does not answer, or
 // refuses, CodeBadGateway.
-func (c *Checker) ApplyRabbitPolicy(ctx context.Context, tenant uuid.UUID, broker, vhost, name, pattern string, def map[string]any, allow access.Check) error {
+func (c *Checker) ApplyRabbitPolicy(ctx context.Context, tenant uuid.UUID, broker, vhost, queue, name, pattern string, def map[string]any, allow access.Check) error {
 	b, err := c.Store.Get(ctx, tenant, catalog.Ref{Kind: catalog.KindBroker, Namespace: catalog.DefaultNamespace, Name: broker}, allow)
 	if err != nil {
 		return err
@@ -45,6 +45,12 @@ func (c *Checker) ApplyRabbitPolicy(ctx context.Context, tenant uuid.UUID, broke
 	}
 	if vhost == "" {
 		vhost = "/"
+	}
+	// RabbitMQ applies one policy to a queue, the highest priority's: one
+	// already governing it would be hidden (or would hide this one).
+	if qi, err := rh.GetQueue(vhost, queue); err == nil && qi != nil && qi.Policy != "" && qi.Policy != name {
+		return problem.Errorf(problem.CodeConflict, "queue %q is governed by policy %q, and RabbitMQ applies one policy to a queue: add dead-letter-exchange %q (and dead-letter-routing-key %q) to that policy instead",
+			queue, qi.Policy, def["dead-letter-exchange"], def["dead-letter-routing-key"])
 	}
 	res, err := rh.PutPolicy(vhost, name, rabbithole.Policy{Pattern: pattern, ApplyTo: "queues", Priority: 10, Definition: rabbithole.PolicyDefinition(def)})
 	if err == nil {

@@ -26,9 +26,18 @@ const (
 	MaxRetryDelay     = 24 * time.Hour
 )
 
-// PolicyWriter writes a RabbitMQ policy on tenant's broker (through its
-// management API), if allow lets the caller read the broker.
-type PolicyWriter func(ctx context.Context, tenant uuid.UUID, broker, vhost, name, pattern string, def map[string]any, allow access.Check) error
+// PolicyWriter writes a RabbitMQ policy for queue on tenant's broker
+// (through its management API), if allow lets the caller read the broker;
+// a queue another policy governs is a conflict.
+type PolicyWriter func(ctx context.Context, tenant uuid.UUID, broker, vhost, queue, name, pattern string, def map[string]any, allow access.Check) error
+
+// vhostOf is a virtual host's name, "/" for none.
+func vhostOf(v string) string {
+	if v == "" {
+		return "/"
+	}
+	return v
+}
 
 // DeadLettering is a finished set-up: what was declared on the broker and
 // what the catalog now holds.
@@ -56,6 +65,26 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 	if retryDelay < MinRetryDelay || retryDelay > MaxRetryDelay {
 		return DeadLettering{}, problem.Invalid(map[string]string{"retry_delay_ms": "must be from 1000 (1 s) to 86400000 (24 h)"})
 	}
+	if q.Namespace != catalog.DefaultNamespace {
+		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "%s is in namespace %q: a queue's dead_letter_queue names a queue of the default namespace, so dead-lettering is set up for queues there", q.Name, q.Namespace)
+	}
+	broker, err := b.Catalog.Get(ctx, tenant, catalog.Ref{Kind: catalog.KindBroker, Namespace: catalog.DefaultNamespace, Name: q.Queue.Broker}, allow(actRead))
+	if err != nil {
+		return DeadLettering{}, err
+	}
+	if broker.Broker != nil && vhostOf(q.Queue.VHost) != vhostOf(broker.Broker.VHost) {
+		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "%s is on virtual host %q and its broker %q connects to %q: set up dead-lettering on the broker's virtual host, or register a broker for %q",
+			q.Name, vhostOf(q.Queue.VHost), broker.Name, vhostOf(broker.Broker.VHost), vhostOf(q.Queue.VHost))
+	}
+	// Every right the set-up needs is checked before the broker changes:
+	// the new catalog entries must be the caller's to make.
+	_, dlqName, retry := rabbitmq.DeadLetterNames(q.Name)
+	for _, name := range []string{dlqName, retry} {
+		e := catalog.Entity{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: name, OwnerTeam: q.OwnerTeam, Labels: q.Labels}
+		if err := allow(actCreate)(ctx, e.Object(tenant)); err != nil {
+			return DeadLettering{}, err
+		}
+	}
 	c, _, err := b.Get(ctx, tenant, q.Queue.Broker)
 	if err != nil {
 		return DeadLettering{}, err
@@ -67,7 +96,7 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 	var policy rabbitmq.PolicyFunc
 	if b.Policy != nil {
 		policy = func(ctx context.Context, name, pattern string, def map[string]any) error {
-			return b.Policy(ctx, tenant, q.Queue.Broker, q.Queue.VHost, name, pattern, def, allow(actRead))
+			return b.Policy(ctx, tenant, q.Queue.Broker, vhostOf(q.Queue.VHost), q.Name, name, pattern, def, allow(actRead))
 		}
 	}
 	set, err := rc.SetUpDeadLettering(ctx, q.Name, retryDelay, policy)

@@ -140,20 +140,22 @@ func (r *Relay) announce() {
 				tenants[t] = true
 			}
 		}
-		var notes []live.Note
 		for t := range tenants {
 			fs := r.tail.filters(t)
 			r.setFollow(t, len(fs) > 0)
-			notes = append(notes, live.Note{Topic: interestTopic, Tenant: uuid.Nil, Type: "interest", Data: interest{Replica: r.replica, Tenant: t, Filters: fs}})
+			in := interest{Replica: r.replica, Tenant: t, Filters: fs}
+			if raw, _ := json.Marshal(in); len(raw) > relayNote && len(fs) > 0 {
+				// Too many filters for a note: ask for every span, and
+				// filter here, as for any relayed span.
+				in.Filters = []Filter{{}}
+			}
+			// One note a tenant: one that fails does not silence the others.
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			if err := r.hub.Publish(ctx, interestTopic, uuid.Nil, "interest", 0, in); err != nil && r.ctx.Err() == nil {
+				r.log.Warn("trace tail: announcing subscribers to the other replicas failed", "tenant", t, "err", err)
+			}
+			cancel()
 		}
-		if len(notes) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		if err := r.hub.PublishAll(ctx, notes); err != nil && r.ctx.Err() == nil {
-			r.log.Warn("trace tail: announcing subscribers to the other replicas failed", "err", err)
-		}
-		cancel()
 	}
 }
 
@@ -162,7 +164,7 @@ func (r *Relay) readInterest() {
 	defer r.wg.Done()
 	for r.ctx.Err() == nil {
 		src := r.hub.Subscribe(interestTopic, uuid.Nil)
-		r.drain(src, func(m live.Message) {
+		r.drain(r.ctx, src, func(m live.Message) {
 			var in interest
 			if raw, ok := m.Data.(json.RawMessage); !ok || json.Unmarshal(raw, &in) != nil || in.Replica == r.replica {
 				return
@@ -182,11 +184,11 @@ func (r *Relay) readInterest() {
 	}
 }
 
-// drain hands src's messages to fn until it ends or the relay stops.
-func (r *Relay) drain(src live.Source, fn func(live.Message)) {
+// drain hands src's messages to fn until it ends or ctx does.
+func (r *Relay) drain(ctx context.Context, src live.Source, fn func(live.Message)) {
 	for {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		case m, ok := <-src.C:
 			if !ok {
@@ -211,7 +213,7 @@ func (r *Relay) setFollow(tenant uuid.UUID, on bool) {
 			defer r.wg.Done()
 			for ctx.Err() == nil {
 				src := r.hub.Subscribe(spansTopic, tenant)
-				r.drain(src, func(m live.Message) { r.received(ctx, tenant, m) })
+				r.drain(ctx, src, func(m live.Message) { r.received(ctx, tenant, m) })
 				src.Close()
 			}
 		}()
@@ -270,6 +272,22 @@ func (s *relaySpan) matches(f *Filter) bool {
 	})
 }
 
+// encodedLen is how long raw (JSON) is once the hub has encoded it again:
+// encoding/json writes <, > and & as \u003c and the like, and U+2028 and
+// U+2029 escaped.
+func encodedLen(raw []byte) int {
+	n := len(raw)
+	for i, c := range raw {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			n += 5
+		case c == 0xe2 && i+2 < len(raw) && raw[i+1] == 0x80 && (raw[i+2] == 0xa8 || raw[i+2] == 0xa9):
+			n += 3
+		}
+	}
+	return n
+}
+
 // send relays tenant's just-stored rows that another replica's
 // subscribers want.
 func (r *Relay) send(ctx context.Context, tenant uuid.UUID, rows []row) {
@@ -312,16 +330,17 @@ func (r *Relay) send(ctx context.Context, tenant uuid.UUID, rows []row) {
 			continue
 		}
 		sum := rows[i].summary()
-		if len(sum) > relayNote {
+		n := encodedLen(sum)
+		if n > relayNote {
 			skipped++
 			continue
 		}
-		if size+len(sum) > relayNote {
+		if size+n > relayNote {
 			notes = append(notes, live.Note{Topic: spansTopic, Tenant: tenant, Type: "spans", Data: cur})
 			cur, size = relayed{Replica: r.replica}, 0
 		}
 		cur.Spans = append(cur.Spans, sum)
-		size += len(sum) + 1
+		size += n + 1
 	}
 	cur.Skipped = skipped
 	if len(cur.Spans) > 0 || skipped > 0 {

@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -86,5 +87,19 @@ func TestWaterfall_Deep(t *testing.T) {
 	rows, _, _ := Waterfall(spans)
 	if len(rows) != n || rows[n-1].Depth != n-1 || !rows[n-1].Critical {
 		t.Fatalf("%d rows, last at depth %d critical %v", len(rows), rows[n-1].Depth, rows[n-1].Critical)
+	}
+}
+
+// A relayed summary is measured as the hub will send it: encoding/json
+// escapes <, >, & and the line and paragraph separators again.
+func TestEncodedLen_CountsWhatJSONEscapes(t *testing.T) {
+	for _, raw := range []string{`{"a":"<b>&</b>"}`, "{\"a\":\"\u2028x\u2029\"}", `{"a":"plain"}`} {
+		out, err := json.Marshal(json.RawMessage(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encodedLen([]byte(raw)); got != len(out) {
+			t.Errorf("%s: encodedLen %d, encoded %d bytes (%s)", raw, got, len(out), out)
+		}
 	}
 }

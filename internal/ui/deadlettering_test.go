@@ -48,6 +48,12 @@ func TestQueuePage_SetsUpDeadLettering(t *testing.T) {
 	// The DLQ page exists: capture follows the catalog.
 	e.ada.get("/t/acme/dlq/queue:"+q+".dlq", http.StatusOK)
 
+	// Outside the default namespace: refused (a queue's dead_letter_queue
+	// names a queue of the default namespace).
+	api(t, e.srv, e.owner, http.MethodPost, "/api/v1/tenants/acme/queues", map[string]any{"name": "elsewhere", "namespace": "team-b", "broker": "rabbit", "owner_team": "payments"}, http.StatusCreated)
+	p = e.ada.post("/t/acme/catalog/queue/elsewhere/dead-lettering?ns=team-b", url.Values{"retry_delay_s": {"30"}, "_csrf": {e.ada.csrf(page)}})
+	wantIn(t, "a queue outside the default namespace", p.html, "Dead-lettering was not set up", `namespace "team-b"`)
+
 	// A queue the broker already holds (the environment's DLQ), on a broker
 	// without a management URL: the page says what is needed.
 	p = e.ada.post("/t/acme/catalog/queue/"+e.dead+"/dead-lettering", url.Values{"retry_delay_s": {"30"}, "_csrf": {e.ada.csrf(page)}})

@@ -27,7 +27,7 @@ type DeadLettering struct {
 	RetryQueue   string `json:"retry_queue"`
 	RetryDelayMs int64  `json:"retry_delay_ms"`
 	// QueueType is the type of the queues made: quorum where the broker
-	// has them (3.8 and later), else classic.
+	// has them with message TTLs (3.10 and later), else classic.
 	QueueType string `json:"queue_type"`
 	// Created lists the queues and exchanges that did not exist before.
 	Created []string `json:"created"`
@@ -210,7 +210,8 @@ func (s *setup) queue(out *DeadLettering, name string, args amqp.Table) error {
 	return nil
 }
 
-// quorumSupported says whether the broker has quorum queues (3.8 on).
+// quorumSupported says whether the broker has quorum queues that take all
+// the set-up's arguments (a message TTL on the retry queue: 3.10 on).
 func quorumSupported(conn *amqp.Connection) bool {
 	v, _ := conn.Properties["version"].(string)
 	parts := strings.SplitN(v, ".", 3)
@@ -219,5 +220,5 @@ func quorumSupported(conn *amqp.Connection) bool {
 	}
 	major, err1 := strconv.Atoi(parts[0])
 	minor, err2 := strconv.Atoi(parts[1])
-	return err1 == nil && err2 == nil && (major > 3 || major == 3 && minor >= 8)
+	return err1 == nil && err2 == nil && (major > 3 || major == 3 && minor >= 10)
 }
