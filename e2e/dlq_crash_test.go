@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"switchboard/e2e/client"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 )
 
 // getJSON reads path from the REST API with api's bearer token into out.
@@ -38,26 +37,7 @@ func getJSON(t *testing.T, ctx context.Context, s *server, api *client.Client, p
 // dead-letters into its DLQ (unique names, deleted when the test ends).
 func rabbitQueues(t *testing.T) (work, dead string, ch *amqp.Channel) {
 	t.Helper()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	work = "e2e-" + hex.EncodeToString(b)
-	dead = work + ".dlq"
-	conn, err := amqp.Dial("amqp://guest:guest@127.0.0.1:5672/")
-	mustOK(t, "connect to RabbitMQ", err)
-	t.Cleanup(func() {
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(work, false, false, false)
-			_, _ = ch.QueueDelete(dead, false, false, false)
-		}
-		conn.Close()
-	})
-	ch, err = conn.Channel()
-	mustOK(t, "open a channel", err)
-	_, err = ch.QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
-	mustOK(t, "declare the DLQ", err)
-	_, err = ch.QueueDeclare(work, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead})
-	mustOK(t, "declare the work queue", err)
-	return work, dead, ch
+	return rabbittest.DeadLettering(t, "e2e-", amqp.Table{"x-queue-type": "quorum"})
 }
 
 // dlqFixture signs ada up in acme with a team, payments, that owns the

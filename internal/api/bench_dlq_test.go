@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
+
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -107,7 +109,7 @@ func BenchmarkDLQFanout(b *testing.B) {
 	s := newTestServer(b)
 	tok := s.signup("bench@example.com", "bench")
 	t := "/api/v1/tenants/bench"
-	_, dead, ch := deadLetterQueues(b)
+	_, dead, ch := rabbittest.DeadLettering(b, "api-", nil)
 	s.must(201, "POST", t+"/teams", tok, map[string]string{"slug": "orders", "name": "Orders"})
 	s.must(201, "POST", t+"/brokers", tok, map[string]any{"name": "rabbit", "kind": "rabbitmq", "owner_team": "orders", "url": "amqp://guest:guest@127.0.0.1:5672/"})
 	s.must(201, "POST", t+"/queues", tok, map[string]any{"name": dead, "broker": "rabbit", "owner_team": "orders"})

@@ -6,7 +6,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"switchboard/internal/access"
 	"switchboard/internal/catalog"
 	"switchboard/internal/dlq"
 	"switchboard/internal/problem"
@@ -55,7 +54,8 @@ func (a *API) setUpDeadLettering(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	set, err := a.capture.Brokers.SetUpDeadLettering(ctx, p.Tenant, q, delay, func(act string) access.Check { return a.allow(c, act) })
+	set, err := a.capture.Brokers.SetUpDeadLettering(ctx, p.Tenant, q, delay,
+		dlq.SetUpRights{Read: a.allow(c, rbac.Read), Create: a.allow(c, rbac.Create), Update: a.allow(c, rbac.Update)})
 	if err != nil {
 		return err
 	}

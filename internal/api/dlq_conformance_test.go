@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -12,42 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"switchboard/internal/api"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 
 	"switchboard/internal/dlq"
 )
-
-// deadLetterQueues declares, on the machine's RabbitMQ, a queue that
-// dead-letters into a DLQ (unique names, deleted when the test ends), and
-// returns their names and a channel to it.
-func deadLetterQueues(t testing.TB) (work, dead string, ch *amqp.Channel) {
-	t.Helper()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	work = "api-" + hex.EncodeToString(b)
-	dead = work + ".dlq"
-	conn, err := amqp.Dial("amqp://guest:guest@127.0.0.1:5672/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if ch, err := conn.Channel(); err == nil {
-			_, _ = ch.QueueDelete(work, false, false, false)
-			_, _ = ch.QueueDelete(dead, false, false, false)
-		}
-		conn.Close()
-	})
-	ch, err = conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(work, true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead}); err != nil {
-		t.Fatal(err)
-	}
-	return work, dead, ch
-}
 
 // deadLetter publishes msg to work and rejects it, so that the broker
 // dead-letters it.
@@ -80,15 +46,14 @@ func deadLetter(t *testing.T, ch *amqp.Channel, work string, msg amqp.Publishing
 // paused, resumed, cancelled) and discarded, with the live stream open.
 func runDLQConformance(t *testing.T, c *conformance, ada, acme string) {
 	t.Helper()
-	work, dead, ch := deadLetterQueues(t)
+	work, dead, ch := rabbittest.DeadLettering(t, "api-", nil)
 	c.expect(201, "POST", acme+"/teams", ada, map[string]string{"slug": "dlq-owners", "name": "DLQ owners"})
 	c.expect(201, "POST", acme+"/brokers", ada, map[string]any{"name": "dlq-rabbit", "kind": "rabbitmq", "owner_team": "dlq-owners", "url": "amqp://guest:guest@127.0.0.1:5672/"})
 	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": dead, "broker": "dlq-rabbit", "owner_team": "dlq-owners"})
 	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": work, "broker": "dlq-rabbit", "owner_team": "dlq-owners", "dead_letter_queue": dead})
 	// Setting up dead-lettering for a queue the broker does not have yet.
-	fresh := uniqueName("conformance-setup-")
-	_, cleanup := rabbitChannel(t)
-	cleanup([]string{fresh, fresh + ".dlq", fresh + ".retry"}, []string{fresh + ".dlx"})
+	fresh := rabbittest.Name("conformance-setup-")
+	rabbittest.DeleteDeadLettering(t, fresh)
 	c.expect(201, "POST", acme+"/queues", ada, map[string]any{"name": fresh, "broker": "dlq-rabbit", "owner_team": "dlq-owners"})
 	c.sendBad("POST", acme+"/queues/"+fresh+"/dead-lettering", ada, map[string]any{"retry_delay_ms": 5})
 	c.expect(200, "POST", acme+"/queues/"+fresh+"/dead-lettering", ada, map[string]any{"retry_delay_ms": 60000})

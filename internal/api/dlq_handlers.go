@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -180,26 +178,14 @@ func (a *API) readDLQInPlace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	bad := problem.Fields{}
-	num := func(name string, def, lo, hi int64) int64 {
-		s := c.QueryParam(name)
-		if s == "" {
-			return def
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		bad.Check(err == nil && n >= lo && n <= hi, name, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
-		return n
-	}
-	partition := num("partition", 0, 0, math.MaxInt32)
-	offset := num("offset", -1, 0, math.MaxInt64)
-	limit := num("limit", dlq.DefaultPage, 1, dlq.MaxPage)
-	if err := bad.Err(); err != nil {
+	pos, err := dlq.ParsePosition(c.QueryParams())
+	if err != nil {
 		return err
 	}
 	if a.runner == nil {
 		return problem.Errorf(problem.CodeUnavailable, "this server does not reach brokers")
 	}
-	page, err := a.dlq.ReadInPlace(c.Request().Context(), principal(c).Tenant, a.runner.Brokers, d, int32(partition), offset, int(limit))
+	page, err := a.dlq.ReadInPlace(c.Request().Context(), principal(c).Tenant, a.runner.Brokers, d, pos)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"fmt"
+
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 )
 
 // The DLQ's rows of the authorization matrix. The DLQs belong to team core,
@@ -74,9 +76,8 @@ func init() {
 		// allowed cell declares on the machine's RabbitMQ what is deleted
 		// when the test ends.
 		matrixRow{"POST", "/queues/:name/dead-lettering", [7]int{200, 200, 403, 403, 403, 403, 200}, func(s *testServer, f *authzFixture, tenant string) cell {
-			name := uniqueName("cell-dl-")
-			_, cleanup := rabbitChannel(s.t)
-			cleanup([]string{name, name + ".dlq", name + ".retry"}, []string{name + ".dlx"})
+			name := rabbittest.Name("cell-dl-")
+			rabbittest.DeleteDeadLettering(s.t, name)
 			s.must(201, "POST", tenantPath(tenant, "/queues"), f.owner[tenant], map[string]any{"name": name, "broker": f.newBroker(s, tenant, "rabbitmq"), "owner_team": "core"})
 			return cell{tenantPath(tenant, "/queues/"+name+"/dead-lettering"), nil}
 		}},

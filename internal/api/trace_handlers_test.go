@@ -37,6 +37,7 @@ import (
 
 	"switchboard/internal/api"
 	"switchboard/internal/app"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 	"switchboard/internal/dlq"
 	"switchboard/internal/tenancy"
 	"switchboard/internal/tracing"
@@ -559,7 +560,7 @@ func TestTraces_AReplayAndWhatItCausedAreOneTrace(t *testing.T) {
 	t.Parallel()
 	s, owner := catalogServer(t)
 	token := s.apiToken(owner, "consumer", tenancy.Editor)
-	work, dead, ch := deadLetterQueues(t)
+	work, dead, ch := rabbittest.DeadLettering(t, "api-", nil)
 	s.must(201, "POST", cat+"/brokers", owner, map[string]any{"name": "rabbit", "kind": "rabbitmq", "owner_team": "payments", "url": "amqp://guest:guest@127.0.0.1:5672/"})
 	s.must(201, "POST", cat+"/queues", owner, map[string]any{"name": dead, "broker": "rabbit", "owner_team": "payments"})
 	s.must(201, "POST", cat+"/queues", owner, map[string]any{"name": work, "broker": "rabbit", "owner_team": "payments", "dead_letter_queue": dead})

@@ -7,6 +7,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 	"switchboard/internal/dlq"
 )
 
@@ -114,7 +115,7 @@ func purge(b *testing.B, ch *amqp.Channel, queue string) {
 // consume-and-ack loop over the same messages on the same RabbitMQ.
 func BenchmarkCapture(b *testing.B) {
 	e := newEnv(b)
-	conn, err := amqp.Dial(amqpURL)
+	conn, err := amqp.Dial(rabbittest.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func BenchmarkCapture(b *testing.B) {
 // publish-with-confirms loop in the same batches on the same RabbitMQ.
 func BenchmarkReplay(b *testing.B) {
 	e := newEnv(b)
-	conn, err := amqp.Dial(amqpURL)
+	conn, err := amqp.Dial(rabbittest.URL)
 	if err != nil {
 		b.Fatal(err)
 	}

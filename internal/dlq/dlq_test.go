@@ -2,8 +2,6 @@ package dlq_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"testing"
@@ -19,14 +17,13 @@ import (
 	"switchboard/internal/connectors"
 	"switchboard/internal/connectors/connectortest"
 	"switchboard/internal/connectors/kafka"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 	"switchboard/internal/database"
 	"switchboard/internal/database/dbtest"
 	"switchboard/internal/dlq"
 	"switchboard/internal/problem"
 	"switchboard/internal/secrets"
 )
-
-const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 func allowAll(context.Context, access.Object) error { return nil }
 
@@ -61,10 +58,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	cat := catalog.New(db, ring)
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	suffix := hex.EncodeToString(b)
-	e := &env{db: db, tenant: tenant, cat: cat, store: dlq.NewStore(db, cat), work: "work-" + suffix, dlqName: "work-" + suffix + ".dlq",
+	work, dead, ch := rabbittest.DeadLettering(t, "work-", amqp.Table{"x-queue-type": "quorum"})
+	e := &env{db: db, tenant: tenant, cat: cat, store: dlq.NewStore(db, cat), work: work, dlqName: dead, ch: ch,
 		events: make(chan dlq.Event, 1000)}
 	e.store.OnEvents(func(_ uuid.UUID, _ string, evs []dlq.Event) {
 		for _, ev := range evs {
@@ -88,35 +83,6 @@ func newEnv(t testing.TB) *env {
 	create(catalog.Entity{Kind: catalog.KindQueue, Name: e.dlqName, OwnerTeam: "payments", Queue: &catalog.QueueSpec{Broker: "local"}}, nil)
 	create(catalog.Entity{Kind: catalog.KindQueue, Name: e.work, OwnerTeam: "payments",
 		Queue: &catalog.QueueSpec{Broker: "local", DeadLetterExchange: "", DeadLetterQueue: e.dlqName}}, nil)
-
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ch = ch
-	if _, err := ch.QueueDeclare(e.dlqName, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(e.work, true, false, false, false, amqp.Table{"x-queue-type": "quorum",
-		"x-dead-letter-exchange": "", "x-dead-letter-routing-key": e.dlqName}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := amqp.Dial(amqpURL)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if ch, err := c.Channel(); err == nil {
-			_, _ = ch.QueueDelete(e.work, false, false, false)
-			_, _ = ch.QueueDelete(e.dlqName, false, false, false)
-		}
-	})
 	return e
 }
 

@@ -2,6 +2,11 @@ package dlq
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -23,10 +28,37 @@ type InPlace struct {
 	Records    []Message `json:"records"`
 }
 
-// ReadInPlace reads up to limit records of d's partition from offset on;
-// a negative offset reads the partition's last limit records. Only a Kafka
+// Position is where an in-place read starts: a partition, an offset (-1:
+// the partition's last page) and how many records.
+type Position struct {
+	Partition int32
+	Offset    int64
+	Limit     int
+}
+
+// ParsePosition reads a Position from query parameters partition (default
+// 0), offset (default: the last page) and limit (1 to MaxPage, default
+// DefaultPage).
+func ParsePosition(v url.Values) (Position, error) {
+	bad := problem.Fields{}
+	num := func(name string, def, lo, hi int64) int64 {
+		s := strings.TrimSpace(v.Get(name))
+		if s == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		bad.Check(err == nil && n >= lo && n <= hi, name, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
+		return n
+	}
+	p := Position{Partition: int32(num("partition", 0, 0, math.MaxInt32)), Offset: num("offset", -1, 0, math.MaxInt64), Limit: int(num("limit", DefaultPage, 1, MaxPage))}
+	return p, bad.Err()
+}
+
+// ReadInPlace reads up to pos.Limit records of d's partition from
+// pos.Offset on; a negative offset reads the partition's last page. Only a Kafka
 // DLQ can be read in place (a RabbitMQ read takes the messages).
-func (s *Store) ReadInPlace(ctx context.Context, tenant uuid.UUID, b *Brokers, d DLQ, partition int32, offset int64, limit int) (InPlace, error) {
+func (s *Store) ReadInPlace(ctx context.Context, tenant uuid.UUID, b *Brokers, d DLQ, pos Position) (InPlace, error) {
+	partition, offset, limit := pos.Partition, pos.Offset, pos.Limit
 	kind, name, err := ParseRef(d.Ref)
 	if err != nil {
 		return InPlace{}, err

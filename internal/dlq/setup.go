@@ -12,12 +12,11 @@ import (
 	"switchboard/internal/problem"
 )
 
-// The actions a set-up asks allow about (the rbac package's names).
-const (
-	actRead   = "read"
-	actCreate = "create"
-	actUpdate = "update"
-)
+// SetUpRights are the caller's checks a set-up asks: reading the broker,
+// creating the new catalog queues, updating the queue.
+type SetUpRights struct {
+	Read, Create, Update access.Check
+}
 
 // Retry delays a dead-lettering set-up takes.
 const (
@@ -56,9 +55,9 @@ type DeadLettering struct {
 // through b.Policy when the queue already exists), then records it in the
 // catalog: the dead-letter and retry queues are registered (owned by q's
 // team, with its labels) unless they are, and q names its dead-letter
-// exchange and queue, so capture starts. allow gives the caller's check of
-// an action. A broker that does not answer is a 502 naming it.
-func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q catalog.Entity, retryDelay time.Duration, allow func(act string) access.Check) (DeadLettering, error) {
+// exchange and queue, so capture starts; rights are the caller's. A
+// broker that does not answer is a 502 naming it.
+func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q catalog.Entity, retryDelay time.Duration, rights SetUpRights) (DeadLettering, error) {
 	if q.Queue == nil {
 		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "%s is not a queue", q.Name)
 	}
@@ -68,7 +67,7 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 	if q.Namespace != catalog.DefaultNamespace {
 		return DeadLettering{}, problem.Errorf(problem.CodeUnprocessable, "%s is in namespace %q: a queue's dead_letter_queue names a queue of the default namespace, so dead-lettering is set up for queues there", q.Name, q.Namespace)
 	}
-	broker, err := b.Catalog.Get(ctx, tenant, catalog.Ref{Kind: catalog.KindBroker, Namespace: catalog.DefaultNamespace, Name: q.Queue.Broker}, allow(actRead))
+	broker, err := b.Catalog.Get(ctx, tenant, catalog.Ref{Kind: catalog.KindBroker, Namespace: catalog.DefaultNamespace, Name: q.Queue.Broker}, rights.Read)
 	if err != nil {
 		return DeadLettering{}, err
 	}
@@ -81,7 +80,7 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 	_, dlqName, retry := rabbitmq.DeadLetterNames(q.Name)
 	for _, name := range []string{dlqName, retry} {
 		e := catalog.Entity{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: name, OwnerTeam: q.OwnerTeam, Labels: q.Labels}
-		if err := allow(actCreate)(ctx, e.Object(tenant)); err != nil {
+		if err := rights.Create(ctx, e.Object(tenant)); err != nil {
 			return DeadLettering{}, err
 		}
 	}
@@ -96,7 +95,7 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 	var policy rabbitmq.PolicyFunc
 	if b.Policy != nil {
 		policy = func(ctx context.Context, name, pattern string, def map[string]any) error {
-			return b.Policy(ctx, tenant, q.Queue.Broker, vhostOf(q.Queue.VHost), q.Name, name, pattern, def, allow(actRead))
+			return b.Policy(ctx, tenant, q.Queue.Broker, vhostOf(q.Queue.VHost), q.Name, name, pattern, def, rights.Read)
 		}
 	}
 	set, err := rc.SetUpDeadLettering(ctx, q.Name, retryDelay, policy)
@@ -108,7 +107,7 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 		e := catalog.Entity{Kind: catalog.KindQueue, Namespace: q.Namespace, Name: name, OwnerTeam: q.OwnerTeam,
 			Description: "made by setting up dead-lettering for " + q.Name, Labels: q.Labels,
 			Queue: &catalog.QueueSpec{Broker: q.Queue.Broker, VHost: q.Queue.VHost}}
-		_, err := b.Catalog.Create(ctx, tenant, e, nil, allow(actCreate))
+		_, err := b.Catalog.Create(ctx, tenant, e, nil, rights.Create)
 		if problem.Code(err) == problem.CodeConflict {
 			continue
 		}
@@ -123,9 +122,9 @@ func (b *Brokers) SetUpDeadLettering(ctx context.Context, tenant uuid.UUID, q ca
 		spec := *q.Queue
 		spec.DeadLetterExchange, spec.DeadLetterQueue = set.Exchange, set.DeadLetterQueue
 		next.Queue = &spec
-		updated, err := b.Catalog.Update(ctx, tenant, ref, q.Version, next, nil, allow(actUpdate))
+		updated, err := b.Catalog.Update(ctx, tenant, ref, q.Version, next, nil, rights.Update)
 		if problem.Code(err) == problem.CodePrecondition && attempt < 3 {
-			if q, err = b.Catalog.Get(ctx, tenant, ref, allow(actUpdate)); err != nil {
+			if q, err = b.Catalog.Get(ctx, tenant, ref, rights.Update); err != nil {
 				return out, err
 			}
 			continue

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"switchboard/internal/access"
 	"switchboard/internal/catalog"
+	"switchboard/internal/dlq"
 	"switchboard/internal/problem"
 	"switchboard/internal/rbac"
 	"switchboard/views"
@@ -40,7 +40,7 @@ func (u *UI) setUpDeadLettering(c echo.Context) error {
 		return u.redirectWithFlash(c, back, "The retry delay is a whole number of seconds from 1 to 86400.")
 	}
 	set, err := u.d.Capture.Brokers.SetUpDeadLettering(ctx, p.Tenant, q, time.Duration(secs)*time.Second,
-		func(act string) access.Check { return u.rbac.Check(p, act) })
+		dlq.SetUpRights{Read: u.rbac.Check(p, rbac.Read), Create: u.rbac.Check(p, rbac.Create), Update: u.rbac.Check(p, rbac.Update)})
 	if err != nil {
 		switch problem.Code(err) {
 		case problem.CodeInvalid, problem.CodeUnprocessable, problem.CodeConflict, problem.CodeBadGateway:

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"testing"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 )
 
 // The queue page offers "Set up dead-lettering" to who may change the
@@ -15,19 +15,7 @@ import (
 func TestQueuePage_SetsUpDeadLettering(t *testing.T) {
 	e := newDLQEnv(t)
 	q := e.work + "-fresh"
-	t.Cleanup(func() {
-		c, err := amqp.Dial(amqpURL)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if ch, err := c.Channel(); err == nil {
-			for _, n := range []string{q, q + ".dlq", q + ".retry"} {
-				_, _ = ch.QueueDelete(n, false, false, false)
-			}
-			_ = ch.ExchangeDelete(q+".dlx", false, false)
-		}
-	})
+	rabbittest.DeleteDeadLettering(t, q)
 	api(t, e.srv, e.owner, http.MethodPost, "/api/v1/tenants/acme/queues", map[string]any{"name": q, "broker": "rabbit", "owner_team": "payments"}, http.StatusCreated)
 	page := "/t/acme/catalog/queue/" + q
 	wantIn(t, "the queue's page", e.ada.get(page, http.StatusOK).html, `data-testid="dead-lettering-form"`, q+".dlx", "Set up dead-lettering")

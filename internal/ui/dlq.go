@@ -131,21 +131,11 @@ func (u *UI) readInPlace(c echo.Context, d dlq.DLQ, payloads bool) (*dlq.InPlace
 	if u.d.Runner == nil || u.d.Runner.Brokers == nil {
 		return nil, "This server does not reach brokers."
 	}
-	q := c.QueryParams()
-	partition, err := strconv.ParseInt(strings.TrimSpace(q.Get("partition")), 10, 32)
-	if q.Get("partition") == "" {
-		partition, err = 0, nil
+	pos, err := dlq.ParsePosition(c.QueryParams())
+	if err != nil {
+		return nil, problemText(err)
 	}
-	if err != nil || partition < 0 {
-		return nil, "The partition is a whole number from 0."
-	}
-	offset := int64(-1)
-	if s := strings.TrimSpace(q.Get("offset")); s != "" {
-		if offset, err = strconv.ParseInt(s, 10, 64); err != nil || offset < 0 {
-			return nil, "The offset is a whole number from 0, or empty for the last page."
-		}
-	}
-	page, err := u.d.DLQ.ReadInPlace(c.Request().Context(), principal(c).Tenant, u.d.Runner.Brokers, d, int32(partition), offset, dlq.DefaultPage)
+	page, err := u.d.DLQ.ReadInPlace(c.Request().Context(), principal(c).Tenant, u.d.Runner.Brokers, d, pos)
 	if err != nil {
 		if _, ok := problem.As(err); ok && problem.Code(err) != problem.CodeInternal {
 			return nil, problemText(err)

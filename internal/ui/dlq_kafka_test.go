@@ -59,7 +59,7 @@ func TestDLQPages_KafkaTopicInPlaceSettingsAndGroupReplay(t *testing.T) {
 		wantNotIn(t, "records from offset 1", records, `data-offset="0"`)
 	}
 	wantIn(t, "the last page", ada.get(page+"?in_place=1", http.StatusOK).html, `data-offset="0"`, `data-offset="4"`, "(offsets 0–5)")
-	wantIn(t, "a bad offset", ada.get(page+"?in_place=1&offset=-2", http.StatusOK).html, `data-testid="dlq-in-place-error"`, "The offset is a whole number")
+	wantIn(t, "a bad offset", ada.get(page+"?in_place=1&offset=-2", http.StatusOK).html, `data-testid="dlq-in-place-error"`, "offset: must be a whole number")
 
 	csrf := ada.csrf(page)
 	p = ada.post(page+"/settings", url.Values{"_csrf": {csrf}, "retry_topic": {"{topic}.retry"}})

@@ -2,8 +2,6 @@ package ui_test
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -20,11 +18,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"switchboard/internal/app/apptest"
+	"switchboard/internal/connectors/rabbitmq/rabbittest"
 	"switchboard/internal/dlq"
 	"switchboard/views"
 )
-
-const amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 // dlqEnv is a running server with the organisation acme, its owner ada
 // (signed in to the UI), a RabbitMQ broker in the catalog, a work queue
@@ -214,40 +211,11 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 	base := "/api/v1/tenants/acme"
 	api(t, srv, owner, http.MethodPost, base+"/teams", map[string]string{"slug": "payments", "name": "Payments"}, http.StatusCreated)
 
-	suffix := make([]byte, 5)
-	_, _ = rand.Read(suffix)
-	work := "ui-work-" + hex.EncodeToString(suffix)
-	dead := work + ".dlq"
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.QueueDeclare(work, true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := amqp.Dial(amqpURL)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if ch, err := c.Channel(); err == nil {
-			_, _ = ch.QueueDelete(work, false, false, false)
-			_, _ = ch.QueueDelete(dead, false, false, false)
-		}
-	})
+	work, dead, ch := rabbittest.DeadLettering(t, "ui-work-", nil)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
-	api(t, srv, owner, http.MethodPost, base+"/brokers", map[string]any{"name": "rabbit", "kind": "rabbitmq", "owner_team": "payments", "url": amqpURL}, http.StatusCreated)
+	api(t, srv, owner, http.MethodPost, base+"/brokers", map[string]any{"name": "rabbit", "kind": "rabbitmq", "owner_team": "payments", "url": rabbittest.URL}, http.StatusCreated)
 	api(t, srv, owner, http.MethodPost, base+"/queues", map[string]any{"name": dead, "broker": "rabbit", "owner_team": "payments"}, http.StatusCreated)
 	api(t, srv, owner, http.MethodPost, base+"/queues", map[string]any{"name": work, "broker": "rabbit", "owner_team": "payments", "dead_letter_queue": dead}, http.StatusCreated)
 	return &dlqEnv{t: t, srv: srv, owner: owner, ada: newBrowser(t, srv, "ada@example.com"), work: work, dead: dead, ch: ch}

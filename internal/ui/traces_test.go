@@ -118,6 +118,12 @@ func TestTracePages_SearchWaterfallDetailsAndDeadLetters(t *testing.T) {
 	}
 	wantIn(t, "the dead letter's drawer", dp.html, `href="/t/acme/traces/`+id+`?span=`+producer+`"`, "Open the trace")
 
+	// The topology's JSON with traffic: the trace's publish is an
+	// undeclared edge; a window that is not one is a 400, as in the API.
+	wantIn(t, "the topology with traffic", e.ada.get("/t/acme/topology.json?traced_since=1h", http.StatusOK).raw,
+		`"from":"service:checkout","to":"queue:orders","type":"publishes","declared":false`)
+	wantIn(t, "a bad window", e.ada.get("/t/acme/topology.json?traced_since=forever", http.StatusBadRequest).raw, "traced_since")
+
 	// The live tail's page is the frame its script fills.
 	wantIn(t, "the live tail", e.ada.get("/t/acme/traces/live", http.StatusOK).html, `data-ws="/api/v1/tenants/acme/traces/live"`, `src="/static/traces.js"`)
 
