@@ -986,6 +986,12 @@ func TestBrowser_ConsoleAsANewUser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("audit-filter")),
 			chromedp.SendKeys(chromedp.ID("action"), "member."),
 			chromedp.SendKeys(chromedp.ID("actor"), "ada@"),
+		)
+		// The unfiltered page's table stays visible until the filtered page
+		// replaces it: take it away first, so the table waited for is the
+		// filtered page's.
+		value(t, b, "take the unfiltered table away", chromedp.Evaluate[bool](`document.getElementById('audit-table').remove(), true`))
+		b.do(t, "submit the filter",
 			chromedp.Click(chromedp.CSS("#audit-filter button[type=submit]")),
 			chromedp.WaitVisible(chromedp.ID("audit-table")),
 		)
