@@ -12,10 +12,10 @@ import (
 // tokens (an operator only on their own teams' DLQs).
 func init() {
 	// Replays the server runs (an allowed cell's) move on by themselves:
-	// what a refused request could change is the messages never replayed,
+	// what a refused request could change is the messages no replay took,
 	// the number of replays, and the replays held elsewhere (newReplay).
 	stateSQL["dlq_messages"] = `SELECT count(*) || ';' || coalesce(string_agg(tenant_id::text || ':' || id || ':' || status, ',' ORDER BY tenant_id, id)
-		FILTER (WHERE last_replay IS NULL), '') FROM dlq_messages`
+		FILTER (WHERE NOT EXISTS (SELECT 1 FROM dlq_replay_items i WHERE i.tenant_id = m.tenant_id AND i.message_id = m.id)), '') FROM dlq_messages m`
 	stateSQL["dlq_replays"] = `SELECT count(*) || ';' || coalesce(string_agg(tenant_id::text || ':' || id || ':' || state, ',' ORDER BY tenant_id, id)
 		FILTER (WHERE runner = 'elsewhere'), '') FROM dlq_replays`
 	stateSQL["dlq_settings"] = `SELECT coalesce(string_agg(tenant_id::text || ':' || dlq || ':' || paused || redaction::text, ',' ORDER BY tenant_id, dlq), '') FROM dlq_settings`

@@ -705,3 +705,110 @@ func TestKafka_ReplayToOneConsumerGroupByTheDLQsConventions(t *testing.T) {
 		t.Fatalf("records went to %v", got)
 	}
 }
+
+// A replay's messages are its own from its start: they answer as
+// replaying (each, by filter and in the counts), and neither a discard nor
+// another replay takes them; a cancel gives them back, dead.
+func TestReplay_HoldsItsMessagesUntilCancelled(t *testing.T) {
+	e := newEnv(t)
+	e.deadLetter(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")}, amqp.Publishing{Body: []byte("c")})
+	e.startCapture(t)
+	var ms []dlq.Message
+	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 3, nil })
+	ref := "queue:" + e.dlqName
+	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No runner: the job stays running with its messages unsent.
+	held := []int64{ms[0].ID, ms[1].ID}
+	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{MessageIDs: held}}, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses := func(when string, want map[int64]string, counts dlq.Counts) {
+		t.Helper()
+		for id, status := range want {
+			m, err := e.store.Message(t.Context(), e.tenant, ref, id)
+			if err != nil || m.Status != status {
+				t.Fatalf("%s: message %d is %s (%v), want %s", when, id, m.Status, err, status)
+			}
+			found := false
+			for _, f := range e.messages(t, dlq.Filter{Status: []string{status}}) {
+				found = found || f.ID == id
+			}
+			if !found {
+				t.Fatalf("%s: the %s filter leaves message %d out", when, status, id)
+			}
+		}
+		got, err := e.store.Counted(t.Context(), e.tenant, ref, allowAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Counts != counts {
+			t.Fatalf("%s: counts %+v, want %+v", when, got.Counts, counts)
+		}
+	}
+	wantStatuses("started", map[int64]string{ms[0].ID: dlq.Replaying, ms[1].ID: dlq.Replaying, ms[2].ID: dlq.Dead},
+		dlq.Counts{Dead: 1, Replaying: 2})
+	n, err := e.store.Discard(t.Context(), e.tenant, ref, dlq.Selection{Filter: &dlq.Filter{}})
+	if err != nil || n != 1 {
+		t.Fatalf("discarding all: %d, %v; want only the one no replay holds", n, err)
+	}
+	if _, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{MessageIDs: held}}, allowAll); problem.Code(err) != problem.CodeUnprocessable {
+		t.Fatalf("a second replay of held messages: %v", err)
+	}
+	j, err := e.store.ControlReplay(t.Context(), e.tenant, ref, job.ID, "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Counts.Skipped != 2 {
+		t.Fatalf("cancelled: counts %+v", j.Counts)
+	}
+	wantStatuses("cancelled", map[int64]string{ms[0].ID: dlq.Dead, ms[1].ID: dlq.Dead, ms[2].ID: dlq.Discarded},
+		dlq.Counts{Dead: 2, Discarded: 1})
+}
+
+// A replayed message that dead-letters again before its batch's record
+// (the consumer was quicker than the runner's commit) is confirmed by the
+// capture that stores its return: the job counts it once, confirmed and
+// returned, and the message is dead again with its replay counted.
+func TestReplay_ReturnBeforeItsRecord(t *testing.T) {
+	e := newEnv(t)
+	e.deadLetter(t, amqp.Publishing{Body: []byte("a")})
+	e.startCapture(t)
+	var ms []dlq.Message
+	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 1, nil })
+	ref := "queue:" + e.dlqName
+	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{MessageIDs: []int64{ms[0].ID}}}, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the runner would have sent, come back before it recorded it.
+	e.deadLetter(t, amqp.Publishing{Body: []byte("a"), Headers: amqp.Table{
+		dlq.HeaderReplayID: job.ID.String(), dlq.HeaderReplayCount: int64(1), dlq.HeaderMessage: fmt.Sprint(ms[0].ID)}})
+	waitFor(t, "the return stored", func() (bool, error) {
+		m, err := e.store.Message(t.Context(), e.tenant, ref, ms[0].ID)
+		return m.Returns == 1, err
+	})
+	m, _ := e.store.Message(t.Context(), e.tenant, ref, ms[0].ID)
+	if m.Status != dlq.Dead || m.Replays != 1 || m.LastReplay == nil || *m.LastReplay != job.ID {
+		t.Fatalf("back: status %s, replays %d, last replay %v", m.Status, m.Replays, m.LastReplay)
+	}
+	e.startRunner(t)
+	waitFor(t, "the job done", func() (bool, error) {
+		j, err := e.store.GetReplay(t.Context(), e.tenant, ref, job.ID)
+		return j.State == dlq.Done, err
+	})
+	j, _ := e.store.GetReplay(t.Context(), e.tenant, ref, job.ID)
+	if j.Counts != (dlq.ReplayCounts{Total: 1, Published: 1, Confirmed: 1, Returned: 1}) {
+		t.Fatalf("counts %+v", j.Counts)
+	}
+	if depth := e.queueDepth(t, e.work); depth != 0 {
+		t.Fatalf("%d on the work queue: the runner sent a message already back", depth)
+	}
+}

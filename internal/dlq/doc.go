@@ -20,18 +20,24 @@
 //     fingerprint and is folded; a replayed message that dead-letters
 //     again (it carries HeaderMessage) goes back to its own record, and
 //     once replayed MaxReplays times it is held back (the loop guard).
-//   - A replay fixes its messages when it starts (dlq_replay_items) and
-//     marks them replaying, so no other replay takes them. One replica
-//     runs it at a time (a lease on the job row). A message becomes
-//     replayed only in the transaction that records the broker's
-//     confirmation of it. Before a batch is published the job's
+//   - A replay fixes its messages when it starts: one dlq_replay_items row
+//     each. A pending item is the replay's claim on its message: the
+//     message answers as replaying, and no other replay or discard takes
+//     it (what takes dead messages of a DLQ holds an advisory lock of that
+//     DLQ, so the second sees the first's claims). The message's stored
+//     status stays dead until the transaction that records the broker's
+//     confirmation makes it replayed, so starting a replay rewrites no
+//     message. One replica runs it at a time (a lease on the job row). Before a batch is published the job's
 //     sent_through moves past it (one write a batch, with the lease), and
 //     a run starts from the job's first pending item, so a batch a replica
 //     had in flight when it stopped is sent again (consumers deduplicate by
 //     HeaderReplayID). Counts move only with the item states they count,
 //     so they are exact after any crash.
 //   - Cancelling gives what was not sent (pending above sent_through) back
-//     to the DLQ (dead); a batch in flight is recorded by its runner.
+//     to the DLQ; a batch in flight is recorded by its runner, or given
+//     back once the runner's lease ran out. A replayed message that comes
+//     back before its batch is recorded is confirmed by the capture that
+//     stores its return.
 //   - A replay is decided on the DLQ (replay) and on each destination the
 //     catalog holds (its team and labels); payloads are shown unredacted
 //     only to those with payload on the DLQ.

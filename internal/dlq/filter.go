@@ -124,7 +124,26 @@ func (f *Filter) where(args []any) (string, []any) {
 		fmt.Fprintf(&b, " AND position(%s::bytea in body) > 0", arg([]byte(f.Text)))
 	}
 	if len(f.Status) > 0 {
-		fmt.Fprintf(&b, " AND status = ANY(%s)", arg(f.Status))
+		// Replaying is a dead message a replay holds (see claimedSQL).
+		var stored, either []string
+		dead, replaying := slices.Contains(f.Status, Dead), slices.Contains(f.Status, Replaying)
+		for _, s := range f.Status {
+			if s != Dead && s != Replaying {
+				stored = append(stored, s)
+			}
+		}
+		if len(stored) > 0 {
+			either = append(either, "status = ANY("+arg(stored)+")")
+		}
+		switch {
+		case dead && replaying:
+			either = append(either, "status = 'dead'")
+		case dead:
+			either = append(either, "(status = 'dead' AND NOT "+claimedSQL+")")
+		case replaying:
+			either = append(either, "(status = 'dead' AND "+claimedSQL+")")
+		}
+		fmt.Fprintf(&b, " AND (%s)", strings.Join(either, " OR "))
 	}
 	return b.String(), args
 }

@@ -284,13 +284,22 @@ type planned struct {
 	skip string
 }
 
-// plan reads the selection of d (messages still dead) and works out each
-// one's destination.
+// plan reads the selection of d (messages still dead, no replay holding
+// them) and works out each one's destination. The caller holds
+// lockSelections.
 func (s *Store) plan(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d DLQ, req *ReplayRequest) ([]planned, error) {
 	kind, _, _ := ParseRef(d.Ref)
-	cond, args := req.Selection.where([]any{tenant, d.Ref})
+	claimed, err := claimedIDs(ctx, tx, tenant, d.Ref)
+	if err != nil {
+		return nil, err
+	}
+	sel, some := req.Selection.dead()
+	if !some {
+		return nil, nil
+	}
+	cond, args := sel.where([]any{tenant, d.Ref})
 	rows, err := tx.Query(ctx, `SELECT id, held, truncated, original_exchange, original_routing_key, original_queue, original_topic
-		FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+` ORDER BY id LIMIT `+fmt.Sprint(MaxSelection+1)+` FOR UPDATE`, args...)
+		FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+` ORDER BY id LIMIT `+fmt.Sprint(MaxSelection+1), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +309,9 @@ func (s *Store) plan(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d DLQ, re
 		var m Message
 		if err := rows.Scan(&m.ID, &m.Held, &m.Truncated, &m.Original.Exchange, &m.Original.RoutingKey, &m.Original.Queue, &m.Original.Topic); err != nil {
 			return nil, err
+		}
+		if claimed[m.ID] {
+			continue
 		}
 		p := planned{id: m.ID}
 		switch {
@@ -347,8 +359,8 @@ func summarize(ps []planned) Plan {
 }
 
 // StartReplay plans a replay of d's selected messages and, unless it is a
-// dry run, starts it: its messages are marked replaying (no other replay
-// takes them) and a runner publishes them. allow decides the replay on d
+// dry run, starts it: an item per message claims it (it is replaying, and
+// no other replay or discard takes it) and a runner publishes them. allow decides the replay on d
 // (the caller's check) and on each destination: the catalog's queue or
 // topic, its team and labels, when the catalog holds it.
 func (s *Store) StartReplay(ctx context.Context, tenant uuid.UUID, d DLQ, req ReplayRequest, allow access.Check) (Replay, Plan, error) {
@@ -366,6 +378,9 @@ func (s *Store) StartReplay(ctx context.Context, tenant uuid.UUID, d DLQ, req Re
 	var job Replay
 	var pl Plan
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
+		if err := lockSelections(ctx, tx, tenant, d.Ref); err != nil {
+			return err
+		}
 		ps, err := s.plan(ctx, tx, tenant, d, &req)
 		if err != nil {
 			return err
@@ -408,23 +423,14 @@ func (s *Store) StartReplay(ctx context.Context, tenant uuid.UUID, d DLQ, req Re
 		if err != nil {
 			return err
 		}
-		ids, states, errs := make([]int64, len(ps)), make([]string, len(ps)), make([]string, len(ps))
-		pending := make([]int64, 0, len(ps))
+		ids, skips := make([]int64, len(ps)), make([]string, len(ps))
 		for i, p := range ps {
-			ids[i], states[i], errs[i] = p.id, "pending", ""
-			if p.skip != "" {
-				states[i], errs[i] = "skipped", p.skip
-			} else {
-				pending = append(pending, p.id)
-			}
+			ids[i], skips[i] = p.id, p.skip
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO dlq_replay_items (tenant_id, replay_id, message_id, seq, state, error)
-			SELECT $1, $2, u.id, u.ord, u.state, u.error FROM unnest($3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, state, error, ord)`,
-			tenant, job.ID, ids, states, errs); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE dlq_messages SET status = 'replaying', last_replay = $2, updated_at = now()
-			WHERE tenant_id = $1 AND id = ANY($3)`, tenant, job.ID, pending); err != nil {
+			SELECT $1, $2, u.id, u.ord, CASE WHEN u.skip = '' THEN 'pending' ELSE 'skipped' END, u.skip
+			FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS u(id, skip, ord)`,
+			tenant, job.ID, ids, skips); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, tenant, audit.Change{Action: "dlq.replay_started", ObjectKind: "dlq", ObjectID: d.Ref,
@@ -479,8 +485,10 @@ func (s *Store) GetReplay(ctx context.Context, tenant uuid.UUID, dlq string, id 
 }
 
 // ControlReplay pauses, resumes or cancels a replay (action pause, resume,
-// cancel), audited. Cancelling gives the messages not yet replayed back to
-// the DLQ (status dead).
+// cancel), audited. Cancelling gives the messages not yet sent back to the
+// DLQ (their items skipped); a batch being sent stays its runner's to
+// record, and once the runner's lease ran out, the runner loop gives it
+// back (releaseCancelled).
 func (s *Store) ControlReplay(ctx context.Context, tenant uuid.UUID, dlq string, id uuid.UUID, action string) (Replay, error) {
 	var job Replay
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
@@ -506,29 +514,25 @@ func (s *Store) ControlReplay(ctx context.Context, tenant uuid.UUID, dlq string,
 			// What is not sent yet goes back to the DLQ; a batch being sent
 			// (at or below sent_through) stays its runner's to record,
 			// unless its runner is gone.
-			_, err := tx.Exec(ctx, `WITH job AS (
-					SELECT lease_until IS NULL OR lease_until < now() AS gone, sent_through FROM dlq_replays WHERE tenant_id = $1 AND id = $2),
-				cancelled AS (
-					UPDATE dlq_replay_items SET state = 'skipped', error = 'cancelled'
-					WHERE tenant_id = $1 AND replay_id = $2 AND state = 'pending'
-						AND (seq > (SELECT sent_through FROM job) OR (SELECT gone FROM job))
-					RETURNING message_id)
-				UPDATE dlq_messages m SET status = 'dead', updated_at = now()
-				FROM cancelled c WHERE m.tenant_id = $1 AND m.id = c.message_id AND m.status = 'replaying' AND m.last_replay = $2`, tenant, id)
+			tag, err := tx.Exec(ctx, `WITH job AS (
+					SELECT lease_until IS NULL OR lease_until < now() AS gone, sent_through FROM dlq_replays WHERE tenant_id = $1 AND id = $2)
+				UPDATE dlq_replay_items SET state = 'skipped', error = 'cancelled'
+				WHERE tenant_id = $1 AND replay_id = $2 AND state = 'pending'
+					AND (seq > (SELECT sent_through FROM job) OR (SELECT gone FROM job))`, tenant, id)
 			if err != nil {
 				return err
 			}
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM dlq_replay_items WHERE tenant_id = $1 AND replay_id = $2 AND state = 'skipped' AND error = 'cancelled'`,
-				tenant, id).Scan(&skipped); err != nil {
-				return err
-			}
+			skipped = tag.RowsAffected()
 		}
 		note := j.Note
 		if action != "pause" {
 			note = ""
 		}
+		// A cancelled job keeps its lease while its runner may still
+		// record a batch: releaseCancelled gives that back once it ran out.
 		job, err = scanReplay(tx.QueryRow(ctx, `UPDATE dlq_replays SET state = $4, note = $5, updated_at = now(),
-				skipped = skipped + $6, finished_at = CASE WHEN $4 = 'cancelled' THEN now() END
+				skipped = skipped + $6, finished_at = CASE WHEN $4 = 'cancelled' THEN now() END,
+				lease_until = CASE WHEN lease_until < now() THEN NULL ELSE lease_until END
 			WHERE tenant_id = $1 AND dlq = $2 AND id = $3 RETURNING `+replayColumns, tenant, dlq, id, to, note, skipped))
 		if err != nil {
 			return err

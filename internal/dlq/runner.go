@@ -99,6 +99,9 @@ func (r *Runner) loop(ctx context.Context) {
 		if err := r.claim(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Warn("dlq: claiming replay jobs failed", "err", err)
 		}
+		if err := r.releaseCancelled(ctx); err != nil && ctx.Err() == nil {
+			r.Log.Warn("dlq: giving back what cancelled replays held failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -116,16 +119,9 @@ type jobKey struct {
 // claim takes the running jobs no replica holds (or this one does) and
 // runs those not already running here.
 func (r *Runner) claim(ctx context.Context) error {
-	rows, err := r.Store.db.Pool.Query(ctx, `UPDATE dlq_replays SET runner = $1, lease_until = now() + $2::interval
+	keys, err := r.jobs(ctx, `UPDATE dlq_replays SET runner = $1, lease_until = now() + $2::interval
 		WHERE state = 'running' AND (lease_until IS NULL OR lease_until < now() OR runner = $1)
 		RETURNING tenant_id, id`, r.Node, r.Lease.String())
-	if err != nil {
-		return err
-	}
-	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobKey, error) {
-		var k jobKey
-		return k, row.Scan(&k.tenant, &k.id)
-	})
 	if err != nil {
 		return err
 	}
@@ -143,6 +139,49 @@ func (r *Runner) claim(ctx context.Context) error {
 				r.Log.Warn("dlq: a replay stopped", "replay", k.id, "err", err)
 			}
 		})
+	}
+	return nil
+}
+
+// jobs runs query, across tenants, and returns the jobs it names (tenant_id, id).
+func (r *Runner) jobs(ctx context.Context, query string, args ...any) ([]jobKey, error) {
+	rows, err := r.Store.db.Pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobKey, error) {
+		var k jobKey
+		return k, row.Scan(&k.tenant, &k.id)
+	})
+}
+
+// releaseCancelled gives back to their DLQs the batches cancelled jobs
+// had in flight when their runners stopped: once a cancelled job's lease
+// ran out, no runner records them.
+func (r *Runner) releaseCancelled(ctx context.Context) error {
+	keys, err := r.jobs(ctx, `UPDATE dlq_replays SET lease_until = NULL
+		WHERE state = 'cancelled' AND lease_until < now() RETURNING tenant_id, id`)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		var after Replay
+		err := r.Store.db.InTenant(ctx, k.tenant, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE dlq_replay_items SET state = 'skipped', error = 'cancelled'
+				WHERE tenant_id = $1 AND replay_id = $2 AND state = 'pending'`, k.tenant, k.id)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			after, err = scanReplay(tx.QueryRow(ctx, `UPDATE dlq_replays SET skipped = skipped + $3, updated_at = now()
+				WHERE tenant_id = $1 AND id = $2 RETURNING `+replayColumns, k.tenant, k.id, tag.RowsAffected()))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if after.ID != uuid.Nil {
+			r.Store.emit(k.tenant, after.DLQ, progressEvent(&after))
+		}
 	}
 	return nil
 }
@@ -180,7 +219,7 @@ func (r *Runner) run(ctx context.Context, tenant, id uuid.UUID) error {
 	wg.Go(func() {
 		defer close(p.toRecord)
 		for b := range p.toPublish {
-			b.confirmed, b.failed, b.err = r.publish(ctx, tenant, p, d, b.job, b.items)
+			b.confirmed, b.err = r.publish(ctx, tenant, p, d, b.job, b.groups, b.failed)
 			p.toRecord <- b
 		}
 	})
@@ -202,6 +241,7 @@ func (r *Runner) run(ctx context.Context, tenant, id uuid.UUID) error {
 type batch struct {
 	job       Replay
 	items     []item
+	groups    []sendGroup
 	confirmed []int
 	failed    map[int]string
 	err       error // the broker's: the batch goes back to pending
@@ -268,6 +308,7 @@ func (r *Runner) settle(ctx context.Context, tenant uuid.UUID, p *pipeline, b *b
 // is left, the job is paused or cancelled, or this replica loses it.
 func (r *Runner) produce(ctx context.Context, tenant uuid.UUID, job Replay, d DLQ, p *pipeline) error {
 	lim := r.limiter(job)
+	kind, _, _ := ParseRef(d.Ref)
 	cursor := 0 // the last seq read; a run starts over, sending again what a stopped one had in flight
 	for ctx.Err() == nil {
 		// Wait for the batch's turn first: next reads the job again, so a
@@ -318,9 +359,11 @@ func (r *Runner) produce(ctx context.Context, tenant uuid.UUID, job Replay, d DL
 			return r.finish(ctx, tenant, job)
 		}
 		cursor = items[len(items)-1].seq
+		b := &batch{job: job, items: items, failed: map[int]string{}}
+		b.groups = prepare(job, kind, items, b.failed)
 		p.inflight.Add(1)
 		select {
-		case p.toPublish <- &batch{job: job, items: items}:
+		case p.toPublish <- b:
 		case <-ctx.Done():
 			p.inflight.Add(-1)
 			return nil
@@ -435,55 +478,95 @@ func (r *Runner) next(ctx context.Context, tenant uuid.UUID, d DLQ, job Replay, 
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if len(ids) > 0 {
+			rows, err = tx.Query(ctx, `SELECT `+storedMessageColumns+` FROM dlq_messages WHERE tenant_id = $1 AND id = ANY($2)`, tenant, ids)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				m, err := scanMessage(rows)
+				if err != nil {
+					return err
+				}
+				items = append(items, item{seq: seqOf[m.ID], msg: m})
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			slices.SortFunc(items, func(a, b item) int { return a.seq - b.seq })
+		}
+		// The job's row last, so that the lock this takes on it (a
+		// recorder waits for it) is held only to the commit.
 		now, err = scanReplay(tx.QueryRow(ctx, `UPDATE dlq_replays SET lease_until = now() + $4::interval, sent_through = GREATEST(sent_through, $5)
 			WHERE tenant_id = $1 AND id = $2 AND state = 'running' AND runner = $3 RETURNING `+replayColumns,
 			tenant, job.ID, r.Node, r.Lease.String(), hi))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tx.QueryRow(ctx, `SELECT state FROM dlq_replays WHERE tenant_id = $1 AND id = $2`, tenant, job.ID).Scan(&now.State)
 		}
-		if err != nil || len(ids) == 0 {
-			ok = err == nil
-			return err
-		}
-		ok = true
-		rows, err = tx.Query(ctx, `SELECT `+messageColumns+` FROM dlq_messages WHERE tenant_id = $1 AND id = ANY($2)`, tenant, ids)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMessage(rows)
-			if err != nil {
-				return err
-			}
-			it := item{seq: seqOf[m.ID], msg: m}
-			it.dest, _ = destination(d, kind, now.Request.Target, &m)
-			items = append(items, it)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		slices.SortFunc(items, func(a, b item) int { return a.seq - b.seq })
-		return nil
+		ok = err == nil
+		return err
 	})
 	if err != nil {
 		return nil, now, false, err
 	}
 	if !ok {
-		items = nil
+		return nil, now, false, nil
 	}
-	return items, now, ok, nil
+	for i := range items {
+		items[i].dest, _ = destination(d, kind, now.Request.Target, &items[i].msg)
+	}
+	return items, now, true, nil
 }
 
-// publish sends items, grouped by destination, and returns the seqs the
-// broker confirmed and those it refused for good (no queue took them: a
-// reason each). err is a broker failure that may pass: what was not
+// sendGroup is what a batch sends to one destination: its items and, in
+// the same order, their messages as published.
+type sendGroup struct {
+	dest  Destination
+	items []item
+	msgs  []connectors.Message
+}
+
+// prepare makes the messages of items as they are published (the job's
+// edit and headers applied), grouped by destination in the order they
+// come. A message the edit does not fit fails, with why, in failed. It runs
+// before the batch's turn to publish, so the publisher only sends.
+func prepare(job Replay, kind string, items []item, failed map[int]string) []sendGroup {
+	kafka := kind == catalog.KindTopic
+	var groups []sendGroup
+	at := map[Destination]int{}
+	for _, it := range items {
+		body, headers, err := apply(it.msg, job.Request.Edit, job.ID)
+		if err != nil {
+			failed[it.seq] = err.Error()
+			continue
+		}
+		key := it.dest.RoutingKey
+		if kafka {
+			headers, key = textHeaders(headers), it.msg.RoutingKey
+		}
+		i, seen := at[it.dest]
+		if !seen {
+			i = len(groups)
+			at[it.dest] = i
+			groups = append(groups, sendGroup{dest: it.dest})
+		}
+		g := &groups[i]
+		g.items = append(g.items, it)
+		g.msgs = append(g.msgs, connectors.Message{ID: it.msg.MessageID, Key: key, Body: body, Headers: headers,
+			ContentType: it.msg.ContentType, Properties: replayProperties(it.msg.Properties)})
+	}
+	return groups
+}
+
+// publish sends a batch's groups and returns the seqs the broker confirmed
+// and adds those it refused for good (no queue took them: a reason each)
+// to failed. err is a broker failure that may pass: what was not
 // confirmed stays pending.
-func (r *Runner) publish(ctx context.Context, tenant uuid.UUID, p *pipeline, d DLQ, job Replay, items []item) (ok []int, failed map[int]string, err error) {
-	failed = map[int]string{}
+func (r *Runner) publish(ctx context.Context, tenant uuid.UUID, p *pipeline, d DLQ, job Replay, groups []sendGroup, failed map[int]string) (ok []int, err error) {
 	if p.conn == nil {
 		if p.conn, p.connKind, err = r.Store.brokerOf(ctx, r.Brokers, tenant, d); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	c, typ := p.conn, p.connKind
@@ -492,72 +575,42 @@ func (r *Runner) publish(ctx context.Context, tenant uuid.UUID, p *pipeline, d D
 			p.conn = nil
 		}
 	}()
-	groups := map[Destination][]item{}
-	var order []Destination
-	for _, it := range items {
-		if _, seen := groups[it.dest]; !seen {
-			order = append(order, it.dest)
-		}
-		groups[it.dest] = append(groups[it.dest], it)
-	}
-	for _, dest := range order {
-		group := groups[dest]
-		msgs := make([]connectors.Message, 0, len(group))
-		for _, it := range group {
-			body, headers, err := apply(it.msg, job.Request.Edit, job.ID)
-			if err != nil {
-				failed[it.seq] = err.Error()
-				continue
-			}
-			if typ == catalog.Kafka {
-				headers = textHeaders(headers)
-			}
-			key := dest.RoutingKey
-			if typ == catalog.Kafka {
-				key = it.msg.RoutingKey
-			}
-			msgs = append(msgs, connectors.Message{ID: it.msg.MessageID, Key: key, Body: body, Headers: headers,
-				ContentType: it.msg.ContentType, Properties: replayProperties(it.msg.Properties)})
-		}
+	for _, g := range groups {
+		dest := g.dest
 		cd := connectors.Destination{Exchange: dest.Exchange, Topic: dest.Topic}
 		if tm, can := c.(connectors.TopicMaker); can && dest.ConsumerGroup != "" && !p.made[dest.Topic] {
 			if err := tm.EnsureTopic(ctx, dest.Topic); err != nil {
-				return ok, failed, err
+				return ok, err
 			}
 			p.made[dest.Topic] = true
 		}
-		bctx, span := r.startBatch(ctx, tenant, d, job, typ, dest, msgs)
-		carry(span, msgs)
-		perr := c.Publish(bctx, cd, msgs...)
+		bctx, span := r.startBatch(ctx, tenant, d, job, typ, dest, g.msgs)
+		carry(span, g.msgs)
+		perr := c.Publish(bctx, cd, g.msgs...)
 		endBatch(span, perr)
 		if perr == nil {
-			for _, it := range group {
-				if _, bad := failed[it.seq]; !bad {
-					ok = append(ok, it.seq)
-				}
+			for _, it := range g.items {
+				ok = append(ok, it.seq)
 			}
 			continue
 		}
 		if !errors.Is(perr, connectors.ErrUnroutable) {
-			return ok, failed, perr
+			return ok, perr
 		}
 		// Some message was not routed: find which, one at a time.
-		for i, it := range group {
-			if _, bad := failed[it.seq]; bad {
-				continue
-			}
-			err := c.Publish(ctx, cd, msgs[i])
+		for i, it := range g.items {
+			err := c.Publish(ctx, cd, g.msgs[i])
 			switch {
 			case err == nil:
 				ok = append(ok, it.seq)
 			case errors.Is(err, connectors.ErrUnroutable):
 				failed[it.seq] = "no queue took it: " + err.Error()
 			default:
-				return ok, failed, err
+				return ok, err
 			}
 		}
 	}
-	return ok, failed, nil
+	return ok, nil
 }
 
 // brokerOf returns the connector of d's broker.
@@ -595,7 +648,8 @@ func textHeaders(h map[string]any) map[string]any {
 }
 
 // record commits a batch's outcome: confirmed messages leave the DLQ store
-// (status replayed, one more replay), refused ones go back to dead.
+// (status replayed, one more replay), refused ones go back to the DLQ
+// (their items failed, with why).
 func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []int, failed map[int]string) error {
 	fseqs, ferrs := make([]int32, 0, len(failed)), make([]string, 0, len(failed))
 	for s, e := range failed {
@@ -608,8 +662,10 @@ func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []
 	var after Replay
 	err := r.Store.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		// The job's row first: a cancel waits for this batch's record, or
-		// this record for the cancel (which leaves the batch to it).
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM dlq_replays WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, job.ID); err != nil {
+		// this record for the cancel (which leaves the batch to it). A key
+		// share lock, which the next batch's read (an update of the row's
+		// lease) does not wait for.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM dlq_replays WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE`, tenant, job.ID); err != nil {
 			return err
 		}
 		// Only items still pending count: a cancel after the runner's
@@ -623,8 +679,7 @@ func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []
 					WHERE tenant_id = $1 AND replay_id = $2 AND seq BETWEEN $4 AND $5 AND seq = ANY($3) AND state = 'pending'
 					RETURNING message_id),
 				m AS (
-					UPDATE dlq_messages SET status = CASE WHEN status = 'replaying' AND last_replay = $2 THEN 'replayed' ELSE status END,
-						replays = replays + 1, updated_at = now()
+					UPDATE dlq_messages SET status = 'replayed', replays = replays + 1, last_replay = $2, updated_at = now()
 					WHERE tenant_id = $1 AND id = ANY(ARRAY(SELECT message_id FROM done))
 					RETURNING 1)
 				SELECT count(*) FROM m`, tenant, job.ID, oseqs, lo, hi).Scan(&confirmed); err != nil {
@@ -639,11 +694,6 @@ func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []
 				return err
 			}
 			nfailed = tag.RowsAffected()
-			if _, err := tx.Exec(ctx, `UPDATE dlq_messages m SET status = 'dead', updated_at = now()
-				FROM dlq_replay_items i WHERE i.tenant_id = $1 AND i.replay_id = $2 AND i.seq = ANY($3) AND m.tenant_id = $1 AND m.id = i.message_id
-				AND m.status = 'replaying' AND m.last_replay = $2`, tenant, job.ID, fseqs); err != nil {
-				return err
-			}
 		}
 		var err error
 		after, err = scanReplay(tx.QueryRow(ctx, `UPDATE dlq_replays SET published = published + $3, confirmed = confirmed + $4, failed = failed + $5,
@@ -664,7 +714,7 @@ func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []
 func (r *Runner) release(ctx context.Context, tenant uuid.UUID, job Replay, seqs []int32) error {
 	return r.Store.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		var state string
-		if err := tx.QueryRow(ctx, `SELECT state FROM dlq_replays WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, job.ID).Scan(&state); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT state FROM dlq_replays WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE`, tenant, job.ID).Scan(&state); err != nil {
 			return err
 		}
 		if state != Cancelled {
@@ -673,11 +723,6 @@ func (r *Runner) release(ctx context.Context, tenant uuid.UUID, job Replay, seqs
 		tag, err := tx.Exec(ctx, `UPDATE dlq_replay_items SET state = 'skipped', error = 'cancelled'
 			WHERE tenant_id = $1 AND replay_id = $2 AND seq = ANY($3) AND state = 'pending'`, tenant, job.ID, seqs)
 		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE dlq_messages m SET status = 'dead', updated_at = now()
-			FROM dlq_replay_items i WHERE i.tenant_id = $1 AND i.replay_id = $2 AND i.seq = ANY($3) AND m.tenant_id = $1 AND m.id = i.message_id
-			AND m.status = 'replaying' AND m.last_replay = $2`, tenant, job.ID, seqs); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE dlq_replays SET skipped = skipped + $3 WHERE tenant_id = $1 AND id = $2`, tenant, job.ID, tag.RowsAffected())

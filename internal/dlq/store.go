@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,10 +169,9 @@ func (s *Store) list(ctx context.Context, tenant uuid.UUID, allow access.Check, 
 				d.LastHour += hour
 				d.Counts.Held += held
 				switch status {
-				case Dead:
-					d.Counts.Dead, d.Oldest = n, oldest
-				case Replaying:
-					d.Counts.Replaying = n
+				case Dead: // the replaying among them are taken off below
+					d.Counts.Dead += n
+					d.Oldest = oldest
 				case Replayed:
 					d.Counts.Replayed = n
 				case Discarded:
@@ -179,6 +179,18 @@ func (s *Store) list(ctx context.Context, tenant uuid.UUID, allow access.Check, 
 				}
 				return nil
 			}})
+		qs = append(qs, database.Query{SQL: claimedCountsSQL, Args: []any{tenant, only}, Scan: func(rows pgx.Rows) error {
+			var ref string
+			var n int64
+			if err := rows.Scan(&ref, &n); err != nil {
+				return err
+			}
+			if i, ok := byRef[ref]; ok {
+				out[i].Counts.Replaying += n
+				out[i].Counts.Dead -= n
+			}
+			return nil
+		}})
 	}
 	qs = append(qs, database.Query{SQL: `SELECT dlq, paused, redaction, kafka FROM dlq_settings WHERE tenant_id = $1 AND ($2 = '' OR dlq = $2)`, Args: []any{tenant, only},
 		Scan: func(rows pgx.Rows) error {
@@ -286,8 +298,28 @@ func (s *Store) Save(ctx context.Context, tenant uuid.UUID, dlq string, batch []
 	return len(events), nil
 }
 
-const summaryColumns = `id, message_id, reason, exception, original_exchange, original_routing_key, original_queue, original_topic,
-	body_size, death_count, captured_at, status`
+// A message is replaying while a replay item of it is pending (the item
+// is the replay's claim on it): its stored status stays dead until the
+// broker confirms it. claimedSQL says so of a row of dlq_messages;
+// statusSQL is the status answers give.
+const (
+	claimedSQL = `EXISTS (SELECT 1 FROM dlq_replay_items i WHERE i.tenant_id = dlq_messages.tenant_id AND i.message_id = dlq_messages.id AND i.state = 'pending')`
+	statusSQL  = `CASE WHEN dlq_messages.status = 'dead' AND ` + claimedSQL + ` THEN 'replaying' ELSE dlq_messages.status END`
+)
+
+// claimedCountsSQL counts, per DLQ, the messages replays hold: the pending
+// items of replays not over yet (a cancelled one's runner may still record
+// the batch it had in flight).
+const claimedCountsSQL = `SELECT r.dlq, count(*) FROM dlq_replays r
+	JOIN dlq_replay_items i ON i.tenant_id = r.tenant_id AND i.replay_id = r.id
+	WHERE r.tenant_id = $1 AND ($2 = '' OR r.dlq = $2) AND (r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND r.lease_until IS NOT NULL))
+		AND i.state = 'pending'
+	GROUP BY r.dlq`
+
+const summaryHead = `id, message_id, reason, exception, original_exchange, original_routing_key, original_queue, original_topic,
+	body_size, death_count, captured_at, `
+
+const summaryColumns = summaryHead + statusSQL
 
 func scanSummary(r pgx.Row, extra ...any) (Summary, error) {
 	var m Summary
@@ -330,7 +362,7 @@ func insertMessages(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string
 			$10::int[], $11::bool[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[],
 			$19::timestamptz[], $20::timestamptz[], $21::text[], $22::int[], $23::bigint[]) AS u
 		ON CONFLICT (tenant_id, dlq, fingerprint) DO NOTHING
-		RETURNING `+summaryColumns,
+		RETURNING `+summaryHead+`status`,
 		tenant, dlq, fps, ids, keys, ctypes, headers, props, bodies, sizes, truncs, oex, ork, oq, ot, reasons, excs, deaths, firsts, lasts, traces, parts, offs)
 	if err != nil {
 		return err
@@ -366,11 +398,26 @@ func (s *Store) returned(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq s
 	if dup {
 		return Summary{}, true, nil
 	}
+	// Back before its replay recorded the broker's confirmation: the broker
+	// took it, so it is confirmed here, and the runner's record leaves it.
+	var sent *uuid.UUID
+	err = tx.QueryRow(ctx, `WITH item AS (
+			UPDATE dlq_replay_items SET state = 'confirmed' WHERE tenant_id = $1 AND message_id = $2 AND state = 'pending' RETURNING replay_id)
+		UPDATE dlq_replays r SET published = published + 1, confirmed = confirmed + 1, updated_at = now()
+		FROM item WHERE r.tenant_id = $1 AND r.id = item.replay_id RETURNING r.id`, tenant, c.returnOf).Scan(&sent)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Summary{}, false, err
+	}
+	more := 0
+	if sent != nil {
+		more = 1
+	}
 	sum, err := scanSummary(tx.QueryRow(ctx, `UPDATE dlq_messages SET fingerprint = $4, headers = $5, status = 'dead', returns = returns + 1,
-			death_count = $6, last_death_at = coalesce($7, now()), reason = $8, exception = $9, held = replays >= $10, updated_at = now()
+			death_count = $6, last_death_at = coalesce($7, now()), reason = $8, exception = $9, replays = replays + $11,
+			last_replay = coalesce($12, last_replay), held = replays + $11 >= $10, updated_at = now()
 		WHERE tenant_id = $1 AND dlq = $2 AND id = $3
 		RETURNING `+summaryColumns+`, last_replay`,
-		tenant, dlq, c.returnOf, c.fingerprint, h, c.deathCount, c.lastDeath, c.reason, c.exception, s.MaxReplays), &replay)
+		tenant, dlq, c.returnOf, c.fingerprint, h, c.deathCount, c.lastDeath, c.reason, c.exception, s.MaxReplays, more, sent), &replay)
 	if err != nil {
 		return Summary{}, false, err
 	}
@@ -383,9 +430,16 @@ func (s *Store) returned(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq s
 	return sum, true, nil
 }
 
-const messageColumns = `id, dlq, message_id, routing_key, content_type, headers, properties, body, body_size, truncated,
+const (
+	messageHead = `id, dlq, message_id, routing_key, content_type, headers, properties, body, body_size, truncated,
 	original_exchange, original_routing_key, original_queue, original_topic, reason, exception, death_count, first_death_at, last_death_at,
-	traceparent, kafka_partition, kafka_offset, captured_at, status, replays, returns, held, last_replay`
+	traceparent, kafka_partition, kafka_offset, captured_at, `
+	messageTail    = `, replays, returns, held, last_replay`
+	messageColumns = messageHead + statusSQL + messageTail
+	// storedMessageColumns read the stored status: a replay's runner reads
+	// messages it holds, which are dead to it.
+	storedMessageColumns = messageHead + `status` + messageTail
+)
 
 // scanMessage reads messageColumns, after extra when given.
 func scanMessage(r pgx.Row, extra ...any) (Message, error) {
@@ -596,6 +650,50 @@ func (sel *Selection) where(args []any) (string, []any) {
 	return " AND false", args
 }
 
+// claimedIDs returns the messages of dlq that replays hold (see claimedSQL).
+// Read on its own, to be left out of a selection: a join of the messages
+// with the items can be planned badly on tables a replay has just filled.
+func claimedIDs(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string) (map[int64]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT i.message_id FROM dlq_replays r
+		JOIN dlq_replay_items i ON i.tenant_id = r.tenant_id AND i.replay_id = r.id
+		WHERE r.tenant_id = $1 AND r.dlq = $2 AND (r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND r.lease_until IS NOT NULL))
+			AND i.state = 'pending'`, tenant, dlq)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	claimed := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		claimed[id] = true
+	}
+	return claimed, err
+}
+
+// dead is the selection of sel's messages that are dead in the store (what
+// replays and discards take); some is false when its filter asks for none.
+func (sel Selection) dead() (out Selection, some bool) {
+	if sel.Filter == nil || len(sel.Filter.Status) == 0 {
+		return sel, true
+	}
+	if !slices.Contains(sel.Filter.Status, Dead) {
+		return sel, false
+	}
+	f := *sel.Filter
+	f.Status = nil
+	sel.Filter = &f
+	return sel, true
+}
+
+// lockSelections serializes, per DLQ, what takes dead messages (a replay's
+// start, a discard): the second sees what the first took.
+func lockSelections(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+selectionLockClass+`, hashtext($1::text || '/' || $2))`, tenant, dlq)
+	return err
+}
+
+// selectionLockClass is the first key of lockSelections' advisory locks.
+const selectionLockClass = "1145851217" // "DLQ" + 0x51
+
 // Discard marks the selected dead messages of dlq discarded (they stay in
 // the store, out of replays), audited, and returns how many.
 func (s *Store) Discard(ctx context.Context, tenant uuid.UUID, dlq string, sel Selection) (int64, error) {
@@ -604,9 +702,32 @@ func (s *Store) Discard(ctx context.Context, tenant uuid.UUID, dlq string, sel S
 	}
 	var n int64
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
-		cond, args := sel.where([]any{tenant, dlq})
+		if err := lockSelections(ctx, tx, tenant, dlq); err != nil {
+			return err
+		}
+		claimed, err := claimedIDs(ctx, tx, tenant, dlq)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		if dead, some := sel.dead(); some {
+			cond, args := dead.where([]any{tenant, dlq})
+			rows, err := tx.Query(ctx, `SELECT id FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+
+				` LIMIT `+fmt.Sprint(MaxSelection+1), args...)
+			if err != nil {
+				return err
+			}
+			all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			if len(all) > MaxSelection {
+				return problem.Errorf(problem.CodeUnprocessable, "the selection holds more than %d messages; narrow it", MaxSelection)
+			}
+			ids = slices.DeleteFunc(all, func(id int64) bool { return claimed[id] })
+		}
 		tag, err := tx.Exec(ctx, `UPDATE dlq_messages SET status = 'discarded', updated_at = now()
-			WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond, args...)
+			WHERE tenant_id = $1 AND id = ANY($2) AND status = 'dead'`, tenant, ids)
 		if err != nil {
 			return err
 		}
@@ -625,7 +746,7 @@ func (s *Store) Discard(ctx context.Context, tenant uuid.UUID, dlq string, sel S
 }
 
 // AnnotateTopology sets, on every DLQ node of t, how many of its messages
-// are still dead.
+// are still dead (and not held by a replay).
 func (s *Store) AnnotateTopology(ctx context.Context, tenant uuid.UUID, t *catalog.Topology) error {
 	dlqs, err := s.catalog.DeadLetterQueues(ctx, tenant)
 	if err != nil || len(dlqs) == 0 {
@@ -635,18 +756,22 @@ func (s *Store) AnnotateTopology(ctx context.Context, tenant uuid.UUID, t *catal
 	for _, d := range dlqs {
 		counts[d.Ref] = 0
 	}
-	err = s.db.ReadTenant(ctx, tenant, `SELECT dlq, count(*) FROM dlq_messages WHERE tenant_id = $1 AND status = 'dead' GROUP BY dlq`, []any{tenant},
-		func(rows pgx.Rows) error {
+	add := func(sign int64) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
 			var ref string
 			var n int64
 			if err := rows.Scan(&ref, &n); err != nil {
 				return err
 			}
 			if _, ok := counts[ref]; ok {
-				counts[ref] = n
+				counts[ref] += sign * n
 			}
 			return nil
-		})
+		}
+	}
+	err = s.db.ReadTenantAll(ctx, tenant,
+		database.Query{SQL: `SELECT dlq, count(*) FROM dlq_messages WHERE tenant_id = $1 AND status = 'dead' GROUP BY dlq`, Args: []any{tenant}, Scan: add(1)},
+		database.Query{SQL: claimedCountsSQL, Args: []any{tenant, ""}, Scan: add(-1)})
 	if err != nil {
 		return fmt.Errorf("count dead letters: %w", err)
 	}

@@ -44,7 +44,7 @@ func (s *Store) TracedMessages(ctx context.Context, tenant uuid.UUID, traceID st
 		refs[i] = d.Ref
 	}
 	var out []TracedMessage
-	err = s.db.ReadTenant(ctx, tenant, `SELECT dlq, id, status, reason, captured_at, traceparent FROM dlq_messages
+	err = s.db.ReadTenant(ctx, tenant, `SELECT dlq, id, `+statusSQL+`, reason, captured_at, traceparent FROM dlq_messages
 		WHERE tenant_id = $1 AND traceparent <> '' AND traceparent LIKE $2 AND dlq = ANY($3) ORDER BY id LIMIT $4`,
 		[]any{tenant, "00-" + strings.ToLower(traceID) + "-%", refs, maxTraced}, func(rows pgx.Rows) error {
 			var m TracedMessage
