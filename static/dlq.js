@@ -3,8 +3,8 @@
 //   - a dead letter captured while the page is open gets its row at the top
 //     of the table (data-rows="insert", the first unfiltered page) or is
 //     counted in a notice (data-rows="count": a filter or an older page,
-//     where the new row may not belong); a message that changes (replayed,
-//     replaying) has its status cell updated;
+//     where the new row may not belong); a message that changes (back
+//     from a replay) has its status cell updated;
 //   - the watched replay's progress bar, state and counts follow it;
 //   - clicking a row opens its drawer; a row that arrived live fetches its
 //     drawer (the message with its payload, redacted as the server decides)

@@ -1,15 +1,16 @@
 package dlq
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"switchboard/internal/catalog"
 	"switchboard/internal/connectors"
@@ -123,12 +124,10 @@ func (c *Capture) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			c.mu.Lock()
-			for k, w := range c.workers {
-				w.cancel()
-				<-w.done
-				delete(c.workers, k)
-			}
+			stop := slices.Collect(maps.Values(c.workers))
+			clear(c.workers)
 			c.mu.Unlock()
+			stopAll(stop)
 			return
 		case <-t.C:
 		case <-c.wake:
@@ -167,16 +166,21 @@ func (c *Capture) reconcile(ctx context.Context) error {
 	for _, d := range all {
 		want[captureKey{d.Tenant, d.Ref}] = d
 	}
+	// Workers are stopped outside the lock: a stopping worker may be
+	// setting its state, which takes it.
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var stop []*captureWorker
 	for k, w := range c.workers {
 		d, ok := want[k]
 		if !ok || paused[k] || d.Broker != w.dlq.Broker || d.VHost != w.dlq.VHost || header[k] != w.originalHeader {
-			w.cancel()
-			<-w.done
+			stop = append(stop, w)
 			delete(c.workers, k)
 		}
 	}
+	c.mu.Unlock()
+	stopAll(stop)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for k, d := range want {
 		if _, ok := c.workers[k]; ok {
 			continue
@@ -195,6 +199,16 @@ func (c *Capture) reconcile(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// stopAll stops workers and waits until each has.
+func stopAll(workers []*captureWorker) {
+	for _, w := range workers {
+		w.cancel()
+	}
+	for _, w := range workers {
+		<-w.done
+	}
 }
 
 func closed() chan struct{} {

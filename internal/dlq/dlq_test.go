@@ -812,3 +812,51 @@ func TestReplay_ReturnBeforeItsRecord(t *testing.T) {
 		t.Fatalf("%d on the work queue: the runner sent a message already back", depth)
 	}
 }
+
+// A cancel leaves a batch in flight to its runner; when that runner is
+// gone, the batch goes back to the DLQ once its lease ran out (and as long
+// again), with the job's counts made whole.
+func TestReplay_CancelledBatchOfAStoppedRunnerIsGivenBack(t *testing.T) {
+	e := newEnv(t)
+	e.deadLetter(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")})
+	e.startCapture(t)
+	var ms []dlq.Message
+	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 2, nil })
+	ref := "queue:" + e.dlqName
+	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{Filter: &dlq.Filter{}}}, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A runner elsewhere took both messages in one batch, then stopped.
+	if _, err := e.db.Pool.Exec(t.Context(), `UPDATE dlq_replays SET runner = 'elsewhere', lease_until = now() + interval '1 second', sent_through = 2
+		WHERE id = $1`, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.store.ControlReplay(t.Context(), e.tenant, ref, job.ID, "cancel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Counts.Skipped != 0 {
+		t.Fatalf("the batch in flight was given back at once: %+v", j.Counts)
+	}
+	if m := e.messages(t, dlq.Filter{Status: []string{dlq.Replaying}}); len(m) != 2 {
+		t.Fatalf("%d replaying after the cancel, want the batch in flight", len(m))
+	}
+	r := &dlq.Runner{Store: e.store, Brokers: e.brokers, Every: 100 * time.Millisecond, Lease: 300 * time.Millisecond}
+	r.Start()
+	t.Cleanup(r.Close)
+	waitFor(t, "the batch given back", func() (bool, error) {
+		return len(e.messages(t, dlq.Filter{Status: []string{dlq.Dead}})) == 2, nil
+	})
+	j, err = e.store.GetReplay(t.Context(), e.tenant, ref, job.ID)
+	if err != nil || j.State != dlq.Cancelled || j.Counts != (dlq.ReplayCounts{Total: 2, Skipped: 2}) {
+		t.Fatalf("the job: %s %+v (%v)", j.State, j.Counts, err)
+	}
+	if depth := e.queueDepth(t, e.work); depth != 0 {
+		t.Fatalf("%d on the work queue: a cancelled job was run", depth)
+	}
+}

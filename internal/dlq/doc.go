@@ -22,12 +22,14 @@
 //     once replayed MaxReplays times it is held back (the loop guard).
 //   - A replay fixes its messages when it starts: one dlq_replay_items row
 //     each. A pending item is the replay's claim on its message: the
-//     message answers as replaying, and no other replay or discard takes
-//     it (what takes dead messages of a DLQ holds an advisory lock of that
-//     DLQ, so the second sees the first's claims). The message's stored
-//     status stays dead until the transaction that records the broker's
-//     confirmation makes it replayed, so starting a replay rewrites no
-//     message. One replica runs it at a time (a lease on the job row). Before a batch is published the job's
+//     message answers as replaying, and neither another replay's start nor
+//     a discard takes it (both hold an advisory lock of the DLQ while they
+//     choose, so the second sees the first's claims). Pending items exist
+//     only in running or paused jobs, and in cancelled ones still leased.
+//     The message's stored status stays dead until the transaction that
+//     records the broker's confirmation makes it replayed, so starting a
+//     replay rewrites no message. One replica runs a job at a time (a
+//     lease on the job row). Before a batch is published the job's
 //     sent_through moves past it (one write a batch, with the lease), and
 //     a run starts from the job's first pending item, so a batch a replica
 //     had in flight when it stopped is sent again (consumers deduplicate by
@@ -35,9 +37,12 @@
 //     so they are exact after any crash.
 //   - Cancelling gives what was not sent (pending above sent_through) back
 //     to the DLQ; a batch in flight is recorded by its runner, or given
-//     back once the runner's lease ran out. A replayed message that comes
-//     back before its batch is recorded is confirmed by the capture that
-//     stores its return.
+//     back a lease's time after the runner's lease ran out.
+//   - A replayed message that comes back before its batch is recorded is
+//     confirmed by the capture that stores its return (unless the record
+//     holds its item: then the record sees the return and leaves the
+//     message dead). Both lock messages in the order of their ids and the
+//     job's row last, so neither waits for the other in turn.
 //   - A replay is decided on the DLQ (replay) and on each destination the
 //     catalog holds (its team and labels); payloads are shown unredacted
 //     only to those with payload on the DLQ.

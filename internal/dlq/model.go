@@ -39,7 +39,8 @@ type DLQ struct {
 	// Kafka holds a topic's conventions (nil for a queue).
 	Kafka  *KafkaSettings `json:"kafka,omitempty"`
 	Counts Counts         `json:"counts"`
-	// Oldest is when the oldest message still dead was captured.
+	// Oldest is when the oldest message still dead (or being replayed) was
+	// captured.
 	Oldest *time.Time `json:"oldest,omitempty"`
 	// LastHour is how many were captured in the last hour.
 	LastHour int64 `json:"last_hour"`

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"switchboard/internal/connectors"
@@ -33,8 +34,10 @@ type captured struct {
 	traceparent string
 	partition   *int32
 	offset      *int64
-	// returnOf is the stored message this one is a replay of, come back.
-	returnOf int64
+	// returnOf is the stored message this one is a replay of, come back;
+	// returnReplay the replay that sent it (uuid.Nil: unknown).
+	returnOf     int64
+	returnReplay uuid.UUID
 }
 
 // Exception headers, most telling first: Spring AMQP's and Spring Kafka's,
@@ -77,6 +80,7 @@ func parse(d connectors.Delivery, sizeCap int, originalHeader string) captured {
 	}
 	if id, err := strconv.ParseInt(text(HeaderMessage), 10, 64); err == nil && id > 0 {
 		c.returnOf = id
+		c.returnReplay, _ = uuid.Parse(text(HeaderReplayID))
 	}
 	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
 		readXDeath(&c, d.Headers, deaths)

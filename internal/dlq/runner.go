@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -157,16 +158,27 @@ func (r *Runner) jobs(ctx context.Context, query string, args ...any) ([]jobKey,
 
 // releaseCancelled gives back to their DLQs the batches cancelled jobs
 // had in flight when their runners stopped: once a cancelled job's lease
-// ran out, no runner records them.
+// ran out, and as long again for a publish under way to end, no runner
+// records them. Each job in one transaction, so a job's lease ends only
+// with its items given back.
 func (r *Runner) releaseCancelled(ctx context.Context) error {
-	keys, err := r.jobs(ctx, `UPDATE dlq_replays SET lease_until = NULL
-		WHERE state = 'cancelled' AND lease_until < now() RETURNING tenant_id, id`)
+	keys, err := r.jobs(ctx, `SELECT tenant_id, id FROM dlq_replays WHERE state = 'cancelled' AND lease_until < now() - $1::interval`, r.Lease.String())
 	if err != nil {
 		return err
 	}
+	var first error
 	for _, k := range keys {
 		var after Replay
 		err := r.Store.db.InTenant(ctx, k.tenant, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `UPDATE dlq_replays SET lease_until = NULL
+				WHERE tenant_id = $1 AND id = $2 AND state = 'cancelled' AND lease_until < now() - $3::interval RETURNING id`,
+				k.tenant, k.id, r.Lease.String()).Scan(new(uuid.UUID))
+			if errors.Is(err, pgx.ErrNoRows) { // another replica gave it back
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			tag, err := tx.Exec(ctx, `UPDATE dlq_replay_items SET state = 'skipped', error = 'cancelled'
 				WHERE tenant_id = $1 AND replay_id = $2 AND state = 'pending'`, k.tenant, k.id)
 			if err != nil || tag.RowsAffected() == 0 {
@@ -177,13 +189,14 @@ func (r *Runner) releaseCancelled(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			return err
+			first = cmp.Or(first, err)
+			continue
 		}
 		if after.ID != uuid.Nil {
 			r.Store.emit(k.tenant, after.DLQ, progressEvent(&after))
 		}
 	}
-	return nil
+	return first
 }
 
 // item is one message of a job to publish.
@@ -299,7 +312,7 @@ func (r *Runner) settle(ctx context.Context, tenant uuid.UUID, p *pipeline, b *b
 		return
 	}
 	p.failingSince.Store(0)
-	if err := r.record(ctx, tenant, b.job, b.confirmed, b.failed); err != nil {
+	if err := r.record(ctx, tenant, b.job, b.items, b.confirmed, b.failed); err != nil {
 		p.fail(err)
 	}
 }
@@ -650,21 +663,29 @@ func textHeaders(h map[string]any) map[string]any {
 // record commits a batch's outcome: confirmed messages leave the DLQ store
 // (status replayed, one more replay), refused ones go back to the DLQ
 // (their items failed, with why).
-func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []int, failed map[int]string) error {
+func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, items []item, ok []int, failed map[int]string) error {
 	fseqs, ferrs := make([]int32, 0, len(failed)), make([]string, 0, len(failed))
 	for s, e := range failed {
 		fseqs, ferrs = append(fseqs, int32(s)), append(ferrs, e)
 	}
-	oseqs := make([]int32, len(ok))
+	// Each confirmed message with how often it had come back when it was
+	// read: one that came back since (a capture stored its return) stays
+	// dead.
+	sent := make(map[int]*item, len(items))
+	for i := range items {
+		sent[items[i].seq] = &items[i]
+	}
+	oseqs, ids, returns := make([]int32, len(ok)), make([]int64, len(ok)), make([]int32, len(ok))
 	for i, s := range ok {
-		oseqs[i] = int32(s)
+		oseqs[i], ids[i], returns[i] = int32(s), sent[s].msg.ID, int32(sent[s].msg.Returns)
 	}
 	var after Replay
 	err := r.Store.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		// The job's row first: a cancel waits for this batch's record, or
 		// this record for the cancel (which leaves the batch to it). A key
 		// share lock, which the next batch's read (an update of the row's
-		// lease) does not wait for.
+		// lease) does not wait for; only the counts' update at the end
+		// waits for a read in progress.
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM dlq_replays WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE`, tenant, job.ID); err != nil {
 			return err
 		}
@@ -679,10 +700,13 @@ func (r *Runner) record(ctx context.Context, tenant uuid.UUID, job Replay, ok []
 					WHERE tenant_id = $1 AND replay_id = $2 AND seq BETWEEN $4 AND $5 AND seq = ANY($3) AND state = 'pending'
 					RETURNING message_id),
 				m AS (
-					UPDATE dlq_messages SET status = 'replayed', replays = replays + 1, last_replay = $2, updated_at = now()
-					WHERE tenant_id = $1 AND id = ANY(ARRAY(SELECT message_id FROM done))
+					UPDATE dlq_messages m SET status = CASE WHEN m.returns = u.returns THEN 'replayed' ELSE m.status END,
+						held = CASE WHEN m.returns = u.returns THEN m.held ELSE m.replays + 1 >= $8 END,
+						replays = m.replays + 1, last_replay = $2, updated_at = now()
+					FROM unnest($6::bigint[], $7::int[]) AS u(id, returns)
+					WHERE m.tenant_id = $1 AND m.id = u.id AND m.id = ANY(ARRAY(SELECT message_id FROM done))
 					RETURNING 1)
-				SELECT count(*) FROM m`, tenant, job.ID, oseqs, lo, hi).Scan(&confirmed); err != nil {
+				SELECT count(*) FROM m`, tenant, job.ID, oseqs, lo, hi, ids, returns, r.Store.MaxReplays).Scan(&confirmed); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -151,9 +152,13 @@ func (s *Store) list(ctx context.Context, tenant uuid.UUID, allow access.Check, 
 	}
 	var qs []database.Query
 	if counts {
+		// One statement, so that the replaying (a replay's claims, dead
+		// in the store) are taken off the dead as they were counted.
 		qs = append(qs, database.Query{SQL: `SELECT dlq, status, count(*), min(captured_at) FILTER (WHERE status = 'dead'),
 				count(*) FILTER (WHERE captured_at > now() - interval '1 hour'), count(*) FILTER (WHERE held AND status = 'dead')
-			FROM dlq_messages WHERE tenant_id = $1 AND ($2 = '' OR dlq = $2) GROUP BY dlq, status`, Args: []any{tenant, only},
+			FROM dlq_messages WHERE tenant_id = $1 AND ($2 = '' OR dlq = $2) GROUP BY dlq, status
+			UNION ALL
+			SELECT dlq, 'replaying', n, NULL, 0, 0 FROM (` + claimedCountsSQL + `) claimed (dlq, n)`, Args: []any{tenant, only},
 			Scan: func(rows pgx.Rows) error {
 				var ref, status string
 				var n, hour, held int64
@@ -169,9 +174,12 @@ func (s *Store) list(ctx context.Context, tenant uuid.UUID, allow access.Check, 
 				d.LastHour += hour
 				d.Counts.Held += held
 				switch status {
-				case Dead: // the replaying among them are taken off below
+				case Dead:
 					d.Counts.Dead += n
 					d.Oldest = oldest
+				case Replaying:
+					d.Counts.Replaying += n
+					d.Counts.Dead -= n
 				case Replayed:
 					d.Counts.Replayed = n
 				case Discarded:
@@ -179,18 +187,6 @@ func (s *Store) list(ctx context.Context, tenant uuid.UUID, allow access.Check, 
 				}
 				return nil
 			}})
-		qs = append(qs, database.Query{SQL: claimedCountsSQL, Args: []any{tenant, only}, Scan: func(rows pgx.Rows) error {
-			var ref string
-			var n int64
-			if err := rows.Scan(&ref, &n); err != nil {
-				return err
-			}
-			if i, ok := byRef[ref]; ok {
-				out[i].Counts.Replaying += n
-				out[i].Counts.Dead -= n
-			}
-			return nil
-		}})
 	}
 	qs = append(qs, database.Query{SQL: `SELECT dlq, paused, redaction, kafka FROM dlq_settings WHERE tenant_id = $1 AND ($2 = '' OR dlq = $2)`, Args: []any{tenant, only},
 		Scan: func(rows pgx.Rows) error {
@@ -267,12 +263,21 @@ func (s *Store) Save(ctx context.Context, tenant uuid.UUID, dlq string, batch []
 	err := s.db.InTenant(ctx, tenant, func(tx pgx.Tx) error {
 		events = events[:0]
 		fresh := make([]captured, 0, len(batch))
+		var returns []captured
 		for _, c := range batch {
 			if c.returnOf == 0 {
 				fresh = append(fresh, c)
-				continue
+			} else {
+				returns = append(returns, c)
 			}
-			sum, ok, err := s.returned(ctx, tx, tenant, dlq, c)
+		}
+		// Returns in the order of their records, as a replay's record
+		// takes them, so that the two never wait for each other in turn;
+		// the replays' counts after every message (see returned).
+		slices.SortStableFunc(returns, func(a, b captured) int { return cmp.Compare(a.returnOf, b.returnOf) })
+		counts := map[uuid.UUID]*returnCounts{}
+		for _, c := range returns {
+			sum, ok, err := s.returned(ctx, tx, tenant, dlq, c, counts)
 			if err != nil {
 				return err
 			}
@@ -280,6 +285,12 @@ func (s *Store) Save(ctx context.Context, tenant uuid.UUID, dlq string, batch []
 				events = append(events, sum)
 			} else {
 				fresh = append(fresh, c)
+			}
+		}
+		for id, n := range counts {
+			if _, err := tx.Exec(ctx, `UPDATE dlq_replays SET returned = returned + $3, published = published + $4, confirmed = confirmed + $4, updated_at = now()
+				WHERE tenant_id = $1 AND id = $2`, tenant, id, n.returned, n.confirmed); err != nil {
+				return err
 			}
 		}
 		if len(fresh) == 0 {
@@ -378,19 +389,25 @@ func insertMessages(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string
 	return rows.Err()
 }
 
+// returnCounts are what returns add to a replay's counts.
+type returnCounts struct{ returned, confirmed int }
+
 // returned folds c, a replayed message that dead-lettered again, into its
-// stored record; ok is false when there is none to fold it into.
-func (s *Store) returned(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string, c captured) (Summary, bool, error) {
+// stored record; ok is false when there is none to fold it into. What it
+// adds to replays' counts goes into counts, for the caller to write after
+// every message: a replay's record locks the job's row last, and so must
+// the capture.
+func (s *Store) returned(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string, c captured, counts map[uuid.UUID]*returnCounts) (Summary, bool, error) {
 	h, err := json.Marshal(c.headers)
 	if err != nil {
 		return Summary{}, false, err
 	}
-	var replay *uuid.UUID
+	var last *uuid.UUID
 	var dup bool
 	// A redelivery of the return itself has the fingerprint the record
 	// took: it is folded without counting twice.
-	if err := tx.QueryRow(ctx, `SELECT fingerprint = $4 FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND id = $3`,
-		tenant, dlq, c.returnOf, c.fingerprint).Scan(&dup); errors.Is(err, pgx.ErrNoRows) {
+	if err := tx.QueryRow(ctx, `SELECT fingerprint = $4, last_replay FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND id = $3`,
+		tenant, dlq, c.returnOf, c.fingerprint).Scan(&dup, &last); errors.Is(err, pgx.ErrNoRows) {
 		return Summary{}, false, nil
 	} else if err != nil {
 		return Summary{}, false, err
@@ -398,35 +415,46 @@ func (s *Store) returned(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq s
 	if dup {
 		return Summary{}, true, nil
 	}
-	// Back before its replay recorded the broker's confirmation: the broker
-	// took it, so it is confirmed here, and the runner's record leaves it.
-	var sent *uuid.UUID
-	err = tx.QueryRow(ctx, `WITH item AS (
-			UPDATE dlq_replay_items SET state = 'confirmed' WHERE tenant_id = $1 AND message_id = $2 AND state = 'pending' RETURNING replay_id)
-		UPDATE dlq_replays r SET published = published + 1, confirmed = confirmed + 1, updated_at = now()
-		FROM item WHERE r.tenant_id = $1 AND r.id = item.replay_id RETURNING r.id`, tenant, c.returnOf).Scan(&sent)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Summary{}, false, err
+	replay := c.returnReplay
+	if replay == uuid.Nil && last != nil {
+		replay = *last
 	}
+	// Back before the replay that sent it recorded the broker's
+	// confirmation: the broker took it, so its item is confirmed here.
+	// An item the record holds is left to it (it sees the return, and
+	// keeps the message dead).
 	more := 0
-	if sent != nil {
-		more = 1
+	if replay != uuid.Nil {
+		tag, err := tx.Exec(ctx, `UPDATE dlq_replay_items SET state = 'confirmed'
+			WHERE (tenant_id, replay_id, seq) IN (
+				SELECT tenant_id, replay_id, seq FROM dlq_replay_items
+				WHERE tenant_id = $1 AND replay_id = $2 AND message_id = $3 AND state = 'pending' FOR UPDATE SKIP LOCKED)`, tenant, replay, c.returnOf)
+		if err != nil {
+			return Summary{}, false, err
+		}
+		more = int(tag.RowsAffected())
+		n := counts[replay]
+		if n == nil {
+			n = &returnCounts{}
+			counts[replay] = n
+		}
+		n.returned++
+		n.confirmed += more
+	}
+	sent := &replay
+	if more == 0 {
+		sent = nil
 	}
 	sum, err := scanSummary(tx.QueryRow(ctx, `UPDATE dlq_messages SET fingerprint = $4, headers = $5, status = 'dead', returns = returns + 1,
 			death_count = $6, last_death_at = coalesce($7, now()), reason = $8, exception = $9, replays = replays + $11,
 			last_replay = coalesce($12, last_replay), held = replays + $11 >= $10, updated_at = now()
 		WHERE tenant_id = $1 AND dlq = $2 AND id = $3
-		RETURNING `+summaryColumns+`, last_replay`,
-		tenant, dlq, c.returnOf, c.fingerprint, h, c.deathCount, c.lastDeath, c.reason, c.exception, s.MaxReplays, more, sent), &replay)
+		RETURNING `+summaryColumns,
+		tenant, dlq, c.returnOf, c.fingerprint, h, c.deathCount, c.lastDeath, c.reason, c.exception, s.MaxReplays, more, sent))
 	if err != nil {
 		return Summary{}, false, err
 	}
 	sum.Returned = true
-	if replay != nil {
-		if _, err := tx.Exec(ctx, `UPDATE dlq_replays SET returned = returned + 1 WHERE tenant_id = $1 AND id = $2`, tenant, *replay); err != nil {
-			return Summary{}, false, err
-		}
-	}
 	return sum, true, nil
 }
 
@@ -692,7 +720,7 @@ func lockSelections(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string
 }
 
 // selectionLockClass is the first key of lockSelections' advisory locks.
-const selectionLockClass = "1145851217" // "DLQ" + 0x51
+const selectionLockClass = "1145851217" // 0x444C4D51, "DLMQ"
 
 // Discard marks the selected dead messages of dlq discarded (they stay in
 // the store, out of replays), audited, and returns how many.
@@ -756,22 +784,20 @@ func (s *Store) AnnotateTopology(ctx context.Context, tenant uuid.UUID, t *catal
 	for _, d := range dlqs {
 		counts[d.Ref] = 0
 	}
-	add := func(sign int64) func(pgx.Rows) error {
-		return func(rows pgx.Rows) error {
+	err = s.db.ReadTenant(ctx, tenant, `SELECT dlq, count(*) FROM dlq_messages WHERE tenant_id = $1 AND status = 'dead' GROUP BY dlq
+			UNION ALL
+			SELECT dlq, -n FROM (`+claimedCountsSQL+`) claimed (dlq, n)`, []any{tenant, ""},
+		func(rows pgx.Rows) error {
 			var ref string
 			var n int64
 			if err := rows.Scan(&ref, &n); err != nil {
 				return err
 			}
 			if _, ok := counts[ref]; ok {
-				counts[ref] += sign * n
+				counts[ref] += n
 			}
 			return nil
-		}
-	}
-	err = s.db.ReadTenantAll(ctx, tenant,
-		database.Query{SQL: `SELECT dlq, count(*) FROM dlq_messages WHERE tenant_id = $1 AND status = 'dead' GROUP BY dlq`, Args: []any{tenant}, Scan: add(1)},
-		database.Query{SQL: claimedCountsSQL, Args: []any{tenant, ""}, Scan: add(-1)})
+		})
 	if err != nil {
 		return fmt.Errorf("count dead letters: %w", err)
 	}
