@@ -128,7 +128,9 @@ type Query struct {
 }
 
 // ReadTenantAll runs read-only queries scoped to tenant in a single round
-// trip, as one implicit transaction: they see one snapshot.
+// trip, as one implicit transaction. Under READ COMMITTED each query sees
+// what was committed when it started, not one snapshot: what must agree
+// belongs in one statement.
 func (db *DB) ReadTenantAll(ctx context.Context, tenant uuid.UUID, qs ...Query) error {
 	return db.runScoped(ctx, scopeSQL, tenant, qs)
 }
