@@ -21,16 +21,24 @@ const benchN = 20000
 // fill publishes n messages straight into queue, confirmed.
 func fill(b *testing.B, ch *amqp.Channel, queue string, n int) {
 	fills++
+	body := make([]byte, 512)
+	publishConfirmed(b, ch, queue, n, 500, func(i int) amqp.Publishing {
+		return amqp.Publishing{MessageId: fmt.Sprintf("%d-%d", fills, i), Body: body, Headers: amqp.Table{"x-exception-message": "boom"}}
+	})
+}
+
+// publishConfirmed publishes n messages (msg(i) each) to queue through the
+// default exchange in batches of batch, waiting for each batch's
+// confirmations.
+func publishConfirmed(b *testing.B, ch *amqp.Channel, queue string, n, batch int, msg func(i int) amqp.Publishing) {
 	b.Helper()
 	if err := ch.Confirm(false); err != nil {
 		b.Fatal(err)
 	}
-	body := make([]byte, 512)
-	for start := 0; start < n; start += 500 {
-		var dcs []*amqp.DeferredConfirmation
-		for i := start; i < min(n, start+500); i++ {
-			dc, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{MessageId: fmt.Sprintf("%d-%d", fills, i), Body: body,
-				Headers: amqp.Table{"x-exception-message": "boom"}})
+	for start := 0; start < n; start += batch {
+		dcs := make([]*amqp.DeferredConfirmation, 0, batch)
+		for i := start; i < min(n, start+batch); i++ {
+			dc, err := ch.PublishWithDeferredConfirm("", queue, true, false, msg(i))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -80,27 +88,11 @@ func barePublishConfirm(b *testing.B, conn *amqp.Connection, queue string, n, ba
 		b.Fatal(err)
 	}
 	defer ch.Close()
-	if err := ch.Confirm(false); err != nil {
-		b.Fatal(err)
-	}
 	body := make([]byte, 512)
 	start := time.Now()
-	for s := 0; s < n; s += batch {
-		dcs := make([]*amqp.DeferredConfirmation, 0, batch)
-		for i := s; i < min(n, s+batch); i++ {
-			dc, err := ch.PublishWithDeferredConfirm("", queue, true, false, amqp.Publishing{MessageId: fmt.Sprint(i), Body: body, DeliveryMode: amqp.Persistent,
-				Headers: amqp.Table{"x-exception-message": "boom"}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			dcs = append(dcs, dc)
-		}
-		for _, dc := range dcs {
-			if !dc.Wait() {
-				b.Fatal("not confirmed")
-			}
-		}
-	}
+	publishConfirmed(b, ch, queue, n, batch, func(i int) amqp.Publishing {
+		return amqp.Publishing{MessageId: fmt.Sprint(i), Body: body, DeliveryMode: amqp.Persistent, Headers: amqp.Table{"x-exception-message": "boom"}}
+	})
 	return float64(n) / time.Since(start).Seconds()
 }
 

@@ -172,6 +172,21 @@ func (e *env) messages(t testing.TB, f dlq.Filter) []dlq.Message {
 	return ms
 }
 
+// captured dead-letters msgs, captures them, and returns them as stored
+// (newest first) with their DLQ.
+func (e *env) captured(t testing.TB, msgs ...amqp.Publishing) ([]dlq.Message, dlq.DLQ) {
+	t.Helper()
+	e.deadLetter(t, msgs...)
+	e.startCapture(t)
+	var ms []dlq.Message
+	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == len(msgs), nil })
+	d, err := e.store.Get(t.Context(), e.tenant, "queue:"+e.dlqName, allowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms, d
+}
+
 // count is how many messages the store holds of the DLQ.
 func (e *env) count(t testing.TB) int {
 	t.Helper()
@@ -711,15 +726,8 @@ func TestKafka_ReplayToOneConsumerGroupByTheDLQsConventions(t *testing.T) {
 // another replay takes them; a cancel gives them back, dead.
 func TestReplay_HoldsItsMessagesUntilCancelled(t *testing.T) {
 	e := newEnv(t)
-	e.deadLetter(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")}, amqp.Publishing{Body: []byte("c")})
-	e.startCapture(t)
-	var ms []dlq.Message
-	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 3, nil })
+	ms, d := e.captured(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")}, amqp.Publishing{Body: []byte("c")})
 	ref := "queue:" + e.dlqName
-	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// No runner: the job stays running with its messages unsent.
 	held := []int64{ms[0].ID, ms[1].ID}
 	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{MessageIDs: held}}, allowAll)
@@ -775,15 +783,8 @@ func TestReplay_HoldsItsMessagesUntilCancelled(t *testing.T) {
 // returned, and the message is dead again with its replay counted.
 func TestReplay_ReturnBeforeItsRecord(t *testing.T) {
 	e := newEnv(t)
-	e.deadLetter(t, amqp.Publishing{Body: []byte("a")})
-	e.startCapture(t)
-	var ms []dlq.Message
-	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 1, nil })
+	ms, d := e.captured(t, amqp.Publishing{Body: []byte("a")})
 	ref := "queue:" + e.dlqName
-	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
-	if err != nil {
-		t.Fatal(err)
-	}
 	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{MessageIDs: []int64{ms[0].ID}}}, allowAll)
 	if err != nil {
 		t.Fatal(err)
@@ -818,15 +819,8 @@ func TestReplay_ReturnBeforeItsRecord(t *testing.T) {
 // again), with the job's counts made whole.
 func TestReplay_CancelledBatchOfAStoppedRunnerIsGivenBack(t *testing.T) {
 	e := newEnv(t)
-	e.deadLetter(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")})
-	e.startCapture(t)
-	var ms []dlq.Message
-	waitFor(t, "captured", func() (bool, error) { ms = e.messages(t, dlq.Filter{}); return len(ms) == 2, nil })
+	_, d := e.captured(t, amqp.Publishing{Body: []byte("a")}, amqp.Publishing{Body: []byte("b")})
 	ref := "queue:" + e.dlqName
-	d, err := e.store.Get(t.Context(), e.tenant, ref, allowAll)
-	if err != nil {
-		t.Fatal(err)
-	}
 	job, _, err := e.store.StartReplay(t.Context(), e.tenant, d, dlq.ReplayRequest{Selection: dlq.Selection{Filter: &dlq.Filter{}}}, allowAll)
 	if err != nil {
 		t.Fatal(err)

@@ -289,49 +289,30 @@ type planned struct {
 // lockSelections.
 func (s *Store) plan(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d DLQ, req *ReplayRequest) ([]planned, error) {
 	kind, _, _ := ParseRef(d.Ref)
-	claimed, err := claimedIDs(ctx, tx, tenant, d.Ref)
+	ms, err := takeDead(ctx, tx, tenant, d.Ref, req.Selection, `id, held, truncated, original_exchange, original_routing_key, original_queue, original_topic`,
+		func(row pgx.CollectableRow) (Message, error) {
+			var m Message
+			err := row.Scan(&m.ID, &m.Held, &m.Truncated, &m.Original.Exchange, &m.Original.RoutingKey, &m.Original.Queue, &m.Original.Topic)
+			return m, err
+		}, func(m Message) int64 { return m.ID })
 	if err != nil {
 		return nil, err
 	}
-	sel, some := req.Selection.dead()
-	if !some {
-		return nil, nil
-	}
-	cond, args := sel.where([]any{tenant, d.Ref})
-	rows, err := tx.Query(ctx, `SELECT id, held, truncated, original_exchange, original_routing_key, original_queue, original_topic
-		FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+` ORDER BY id LIMIT `+fmt.Sprint(MaxSelection+1), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []planned
-	for rows.Next() {
-		var m Message
-		if err := rows.Scan(&m.ID, &m.Held, &m.Truncated, &m.Original.Exchange, &m.Original.RoutingKey, &m.Original.Queue, &m.Original.Topic); err != nil {
-			return nil, err
-		}
-		if claimed[m.ID] {
-			continue
-		}
-		p := planned{id: m.ID}
+	out := make([]planned, len(ms))
+	for i := range ms {
+		m, p := &ms[i], &out[i]
+		p.id = m.ID
 		switch {
 		case m.Held:
 			p.skip = fmt.Sprintf("held back by the loop guard: replayed %d times and dead-lettered again", s.MaxReplays)
 		case m.Truncated:
 			p.skip = "its body was over the capture's size cap; only part of it is stored"
 		default:
-			p.dest, p.skip = destination(d, kind, req.Target, &m)
+			p.dest, p.skip = destination(d, kind, req.Target, m)
 			if p.skip == "" && loopsBack(d, p.dest) {
 				p.skip = "its destination is this DLQ itself"
 			}
 		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) > MaxSelection {
-		return nil, problem.Errorf(problem.CodeUnprocessable, "the selection holds more than %d messages; narrow it", MaxSelection)
 	}
 	return out, nil
 }

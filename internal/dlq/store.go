@@ -321,11 +321,14 @@ const (
 // claimedCountsSQL counts, per DLQ, the messages replays hold: the pending
 // items of replays not over yet (a cancelled one's runner may still record
 // the batch it had in flight).
-const claimedCountsSQL = `SELECT r.dlq, count(*) FROM dlq_replays r
+const claimedCountsSQL = `SELECT r.dlq, count(*)` + claimsSQL + ` GROUP BY r.dlq`
+
+// claimsSQL is the pending items of tenant $1's replays of DLQ $2 (every
+// DLQ when $2 is ”), read from the jobs that may hold them.
+const claimsSQL = ` FROM dlq_replays r
 	JOIN dlq_replay_items i ON i.tenant_id = r.tenant_id AND i.replay_id = r.id
 	WHERE r.tenant_id = $1 AND ($2 = '' OR r.dlq = $2) AND (r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND r.lease_until IS NOT NULL))
-		AND i.state = 'pending'
-	GROUP BY r.dlq`
+		AND i.state = 'pending'`
 
 const summaryHead = `id, message_id, reason, exception, original_exchange, original_routing_key, original_queue, original_topic,
 	body_size, death_count, captured_at, `
@@ -678,23 +681,44 @@ func (sel *Selection) where(args []any) (string, []any) {
 	return " AND false", args
 }
 
-// claimedIDs returns the messages of dlq that replays hold (see claimedSQL).
-// Read on its own, to be left out of a selection: a join of the messages
-// with the items can be planned badly on tables a replay has just filled.
-func claimedIDs(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string) (map[int64]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT i.message_id FROM dlq_replays r
-		JOIN dlq_replay_items i ON i.tenant_id = r.tenant_id AND i.replay_id = r.id
-		WHERE r.tenant_id = $1 AND r.dlq = $2 AND (r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND r.lease_until IS NOT NULL))
-			AND i.state = 'pending'`, tenant, dlq)
+// takeDead reads sel's messages of dlq that a replay's start or a discard
+// may take: dead, and held by no replay. columns are read of each, in id
+// order, by scan; id says a row's message. The caller holds lockSelections.
+// What other replays hold is read on its own and left out here: a join of
+// the messages with the items can be planned badly on tables a replay has
+// just filled.
+func takeDead[T any](ctx context.Context, tx pgx.Tx, tenant uuid.UUID, dlq string, sel Selection, columns string,
+	scan pgx.RowToFunc[T], id func(T) int64) ([]T, error) {
+	sel, some := sel.dead()
+	if !some {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT i.message_id`+claimsSQL, tenant, dlq)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	claimed := make(map[int64]bool, len(ids))
-	for _, id := range ids {
+	held, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	claimed := make(map[int64]bool, len(held))
+	for _, id := range held {
 		claimed[id] = true
 	}
-	return claimed, err
+	cond, args := sel.where([]any{tenant, dlq})
+	rows, err = tx.Query(ctx, `SELECT `+columns+` FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+
+		` ORDER BY id LIMIT `+fmt.Sprint(MaxSelection+1), args...)
+	if err != nil {
+		return nil, err
+	}
+	all, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) > MaxSelection {
+		return nil, problem.Errorf(problem.CodeUnprocessable, "the selection holds more than %d messages; narrow it", MaxSelection)
+	}
+	return slices.DeleteFunc(all, func(m T) bool { return claimed[id(m)] }), nil
 }
 
 // dead is the selection of sel's messages that are dead in the store (what
@@ -733,26 +757,9 @@ func (s *Store) Discard(ctx context.Context, tenant uuid.UUID, dlq string, sel S
 		if err := lockSelections(ctx, tx, tenant, dlq); err != nil {
 			return err
 		}
-		claimed, err := claimedIDs(ctx, tx, tenant, dlq)
+		ids, err := takeDead(ctx, tx, tenant, dlq, sel, "id", pgx.RowTo[int64], func(id int64) int64 { return id })
 		if err != nil {
 			return err
-		}
-		var ids []int64
-		if dead, some := sel.dead(); some {
-			cond, args := dead.where([]any{tenant, dlq})
-			rows, err := tx.Query(ctx, `SELECT id FROM dlq_messages WHERE tenant_id = $1 AND dlq = $2 AND status = 'dead'`+cond+
-				` LIMIT `+fmt.Sprint(MaxSelection+1), args...)
-			if err != nil {
-				return err
-			}
-			all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			if len(all) > MaxSelection {
-				return problem.Errorf(problem.CodeUnprocessable, "the selection holds more than %d messages; narrow it", MaxSelection)
-			}
-			ids = slices.DeleteFunc(all, func(id int64) bool { return claimed[id] })
 		}
 		tag, err := tx.Exec(ctx, `UPDATE dlq_messages SET status = 'discarded', updated_at = now()
 			WHERE tenant_id = $1 AND id = ANY($2) AND status = 'dead'`, tenant, ids)
